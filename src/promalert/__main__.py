@@ -1,0 +1,5 @@
+"""Entry point for ``python -m promalert``."""
+
+from promalert.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,228 @@
+"""Models of ``promalert.yml``, validated at load time.
+
+Secret fields are :class:`pydantic.SecretStr` (never printed) and accept a ``<field>_file``
+form that reads the secret from a file relative to the config file's folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from promalert.config.types import Duration
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    secret_fields: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any, info: ValidationInfo) -> Any:
+        """Replace ``<secret>_file`` keys with the file's content (trailing newline dropped)."""
+        if not isinstance(data, dict) or not cls.secret_fields:
+            return data
+        base = Path((info.context or {}).get("base_dir", "."))
+        out = dict(data)
+        for name in cls.secret_fields:
+            key = f"{name}_file"
+            if key not in out:
+                continue
+            if name in out:
+                raise ValueError(f"give '{name}' or '{key}', not both")
+            file = Path(str(out.pop(key)))
+            file = file if file.is_absolute() else base / file
+            try:
+                out[name] = file.read_text().rstrip("\n")
+            except OSError as exc:
+                raise ValueError(f"{key}: cannot read {file}: {exc.strerror}") from None
+        return out
+
+
+class BasicAuth(Strict):
+    """HTTP basic authentication."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    username: str
+    password: SecretStr | None = None
+
+
+class TLSConfig(Strict):
+    """TLS settings for an HTTP client."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure_skip_verify: bool = False
+
+
+class GlobalConfig(Strict):
+    """Defaults for the whole service."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("secret_key",)
+    external_url: str = "http://127.0.0.1:9099"
+    evaluation_interval: Duration = 60.0
+    resolve_timeout: Duration = 300.0
+    secret_key: SecretStr | None = None
+
+
+class DatasourceConfig(Strict):
+    """The Prometheus-API-compatible server that rules query."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("bearer_token",)
+    url: str
+    timeout: Duration = 30.0
+    headers: dict[str, str] = Field(default_factory=dict)
+    basic_auth: BasicAuth | None = None
+    bearer_token: SecretStr | None = None
+    tls: TLSConfig | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https:// (got {value!r})")
+        return value.rstrip("/")
+
+
+class ServerConfig(Strict):
+    """The HTTP server."""
+
+    listen: str = "127.0.0.1:9099"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"listen must be HOST:PORT (got {value!r})")
+        return value
+
+    @property
+    def host(self) -> str:
+        """Host part of ``listen``."""
+        return self.listen.rpartition(":")[0] or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        """Port part of ``listen``."""
+        return int(self.listen.rpartition(":")[2])
+
+
+class StorageConfig(Strict):
+    """Where state lives."""
+
+    url: str = "sqlite:///data/promalert.db"
+
+    @field_validator("url")
+    @classmethod
+    def _sqlite(cls, value: str) -> str:
+        if not value.startswith("sqlite:///"):
+            raise ValueError(
+                f"storage url must be sqlite:///relative/path.db or sqlite:////absolute/path.db "
+                f"(got {value!r})"
+            )
+        return value
+
+
+class WebhookConfig(Strict):
+    """Alertmanager's webhook receiver: POSTs the version 4 payload as JSON."""
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("url", "hmac_secret")
+    url: SecretStr
+    send_resolved: bool = True
+    headers: dict[str, str] = Field(default_factory=dict)
+    hmac_secret: SecretStr | None = None
+    max_alerts: int = Field(default=0, ge=0)
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("url must start with http:// or https://")
+        return value
+
+
+class FileConfig(Strict):
+    """A local inbox: each notification is appended to ``path`` as one JSON line."""
+
+    path: str | None = None
+    console: bool = False
+    send_resolved: bool = True
+
+
+class ReceiverConfig(Strict):
+    """A named set of channel configs."""
+
+    name: str = Field(min_length=1)
+    webhook_configs: list[WebhookConfig] = Field(default_factory=list)
+    file_configs: list[FileConfig] = Field(default_factory=list)
+
+
+class RouteConfig(Strict):
+    """The routing root: where alerts go and how they are grouped."""
+
+    receiver: str
+    group_by: list[str] = Field(default_factory=list)
+    group_wait: Duration = 30.0
+    group_interval: Duration = 300.0
+    repeat_interval: Duration = 4 * 3600.0
+
+    @property
+    def group_by_all(self) -> bool:
+        """True for ``group_by: ['...']``: every label set is its own group."""
+        return "..." in self.group_by
+
+
+class Config(Strict):
+    """The whole of ``promalert.yml``."""
+
+    global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
+    datasource: DatasourceConfig | None = None
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    rule_files: list[str] = Field(default_factory=list)
+    templates: list[str] = Field(default_factory=list)
+    route: RouteConfig
+    receivers: list[ReceiverConfig] = Field(min_length=1)
+    # Folder of the config file; relative paths resolve against it.
+    base_dir: str = Field(default=".", exclude=True)
+
+    @model_validator(mode="after")
+    def _references(self) -> Config:
+        names = [r.name for r in self.receivers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"receiver names must be unique: {', '.join(dupes)}")
+        if self.route.receiver not in names:
+            raise ValueError(
+                f"route: receiver {self.route.receiver!r} is not defined "
+                f"(receivers: {', '.join(names)})"
+            )
+        if self.rule_files and self.datasource is None:
+            raise ValueError("rule_files need a 'datasource' with the Prometheus url to query")
+        return self
+
+    def receiver(self, name: str) -> ReceiverConfig:
+        """The receiver called ``name``."""
+        return next(r for r in self.receivers if r.name == name)
+
+    def storage_path(self) -> Path:
+        """Filesystem path of the SQLite database."""
+        rest = self.storage.url.removeprefix("sqlite:///")
+        path = Path(rest)
+        return path if path.is_absolute() else Path(self.base_dir) / path
