@@ -207,14 +207,14 @@ class Config(Strict):
         names = [r.name for r in self.receivers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"receiver names must be unique: {', '.join(dupes)}")
+            raise ValueError(f"receivers: receiver names must be unique: {', '.join(dupes)}")
         if self.route.receiver not in names:
             raise ValueError(
                 f"route: receiver {self.route.receiver!r} is not defined "
                 f"(receivers: {', '.join(names)})"
             )
         if self.rule_files and self.datasource is None:
-            raise ValueError("rule_files need a 'datasource' with the Prometheus url to query")
+            raise ValueError("rule_files: rule files need a 'datasource' with the Prometheus url to query")
         return self
 
     def receiver(self, name: str) -> ReceiverConfig:
