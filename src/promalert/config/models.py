@@ -214,7 +214,9 @@ class Config(Strict):
                 f"(receivers: {', '.join(names)})"
             )
         if self.rule_files and self.datasource is None:
-            raise ValueError("rule_files: rule files need a 'datasource' with the Prometheus url to query")
+            raise ValueError(
+                "rule_files: rule files need a 'datasource' with the Prometheus url to query"
+            )
         return self
 
     def receiver(self, name: str) -> ReceiverConfig:
