@@ -108,6 +108,20 @@ def _count_inbox(inbox: Path) -> tuple[int, int]:
     return firing, resolved
 
 
+def _prepare_folder(folder_name: str) -> Path:
+    """Create the demo folder and remove the previous run's state, so the story replays."""
+    folder = Path(folder_name).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in ("prometheus-data", "promalert.db", "promalert.db-wal", "promalert.db-shm"):
+        path = folder / stale
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    (folder / "inbox.jsonl").unlink(missing_ok=True)
+    return folder
+
+
 async def run_demo(folder_name: str, duration: float | None) -> int:
     """Run the demo until ``duration`` seconds pass (or Ctrl-C); 0 when alerts fired."""
     prometheus = shutil.which("prometheus")
@@ -118,17 +132,8 @@ async def run_demo(folder_name: str, duration: float | None) -> int:
             file=sys.stderr,
         )
         return 1
-    folder = Path(folder_name).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
-    # Each run starts fresh, so the story below replays from the beginning.
-    for stale in ("prometheus-data", "promalert.db", "promalert.db-wal", "promalert.db-shm"):
-        path = folder / stale
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    folder = _prepare_folder(folder_name)
     inbox = folder / "inbox.jsonl"
-    inbox.unlink(missing_ok=True)
 
     loop = asyncio.get_running_loop()
     runner = web.AppRunner(workload_app(loop.time()))
