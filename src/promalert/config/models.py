@@ -164,6 +164,12 @@ class FileConfig(Strict):
     console: bool = False
     send_resolved: bool = True
 
+    @model_validator(mode="after")
+    def _somewhere(self) -> FileConfig:
+        if self.path is None and not self.console:
+            raise ValueError("give a 'path', 'console: true', or both")
+        return self
+
 
 class ReceiverConfig(Strict):
     """A named set of channel configs."""

@@ -1,0 +1,63 @@
+"""The notification log decision: does this integration need to hear about the group now?
+
+A pure function of (last entry, current firing and resolved fingerprints, now, repeat
+interval, send_resolved), mirroring Alertmanager's ``DedupStage.needsUpdate``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+
+from promalert.store import NflogEntry, NflogKey
+
+# Alertmanager keeps notification-log entries for --data.retention (120h). An entry must
+# also outlive the repeat interval, or a long repeat_interval would re-notify at expiry.
+NFLOG_RETENTION = 120 * 3600.0
+
+
+class NotifyReason(enum.Enum):
+    """Why a flush notifies an integration (or ``NONE``: it does not)."""
+
+    NONE = "none"
+    NEW_FIRING = "new_firing"
+    NEW_RESOLVED = "new_resolved"
+    REPEAT = "repeat"
+
+
+def needs_update(
+    entry: NflogEntry | None,
+    firing: frozenset[str],
+    resolved: frozenset[str],
+    now: datetime,
+    repeat_interval: float,
+    send_resolved: bool,
+) -> NotifyReason:
+    """Decide whether to notify, exactly as Alertmanager 0.25's dedup stage does."""
+    if entry is None:
+        # Never notified: only firing alerts are news.
+        return NotifyReason.NEW_FIRING if firing else NotifyReason.NONE
+    if not firing <= entry.firing:
+        return NotifyReason.NEW_FIRING
+    if not firing:
+        # Everything resolved. This is recorded even without send_resolved so the log no
+        # longer lists the alerts as firing; if the receiver never heard of any firing
+        # alert (they fired and resolved between flushes) there is nothing to say.
+        return NotifyReason.NEW_RESOLVED if entry.firing else NotifyReason.NONE
+    if send_resolved and not resolved <= entry.resolved:
+        return NotifyReason.NEW_RESOLVED
+    if entry.timestamp < now - timedelta(seconds=repeat_interval):
+        return NotifyReason.REPEAT
+    return NotifyReason.NONE
+
+
+def log_entry(
+    key: NflogKey,
+    firing: frozenset[str],
+    resolved: frozenset[str],
+    now: datetime,
+    repeat_interval: float,
+) -> NflogEntry:
+    """The entry recording that ``key`` was told about ``firing`` and ``resolved`` at ``now``."""
+    keep = max(NFLOG_RETENTION, 2 * repeat_interval)
+    return NflogEntry(key, firing, resolved, now, now + timedelta(seconds=keep))

@@ -1,0 +1,69 @@
+"""What every channel shares: the message it is given, the protocol it follows, why it failed.
+
+A notifier makes exactly one attempt and raises :class:`~promalert.errors.NotifyError`
+saying whether another attempt may succeed; the delivery worker alone owns retries,
+backoff, deadlines and metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from promalert.errors import NotifyError
+
+FAILURE_REASONS: tuple[str, ...] = (
+    "timeout",
+    "connection",
+    "http_4xx",
+    "http_5xx",
+    "rate_limited",
+    "provider_error",
+    "template",
+    "other",
+)
+"""The closed set of failure reasons; used as the ``reason`` metric label."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One notification to deliver: the Alertmanager version 4 payload of a group flush."""
+
+    receiver: str
+    group_key: str
+    payload: dict[str, Any]
+    # Outbox row id: stable across retries, so a channel can use it as an idempotency key.
+    id: int = 0
+
+
+class Notifier(Protocol):
+    """One configured integration of a receiver (e.g. its first webhook)."""
+
+    @property
+    def channel(self) -> str:
+        """Channel name (``webhook``, ``file``): the ``channel`` metric label."""
+        ...
+
+    @property
+    def send_resolved(self) -> bool:
+        """Whether resolved alerts are sent to this integration."""
+        ...
+
+    async def notify(self, message: Message) -> None:
+        """Make one delivery attempt; raise NotifyError(retryable=..., reason=...) on failure."""
+        ...
+
+
+def integration_name(channel: str, receiver: str, index: int) -> str:
+    """How errors and logs name an integration: ``webhook[0] of receiver 'team'``.
+
+    ``index`` counts configs of this channel within the receiver, as Alertmanager does.
+    """
+    return f"{channel}[{index}] of receiver {receiver!r}"
+
+
+def notify_error(name: str, problem: str, *, retryable: bool, reason: str) -> NotifyError:
+    """A NotifyError whose message starts with the integration's name."""
+    if reason not in FAILURE_REASONS:
+        reason = "other"
+    return NotifyError(f"{name}: {problem}", retryable=retryable, reason=reason)

@@ -1,0 +1,105 @@
+"""Versioned schema of the SQLite store: an ordered list of SQL scripts and their runner.
+
+Migration ``n`` (1-based) takes the schema from version ``n - 1`` to ``n``. Never edit a
+released script: append a new one. Times are stored as fixed-width ISO-8601 UTC text
+(``2026-01-05T09:00:00.000000Z``) so they sort and compare correctly as strings.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from promalert.errors import StoreError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: alerts, rule state, notification log, outbox, kv.
+    """
+    CREATE TABLE alerts (
+        fingerprint   TEXT PRIMARY KEY,
+        labels        TEXT NOT NULL,
+        annotations   TEXT NOT NULL,
+        starts_at     TEXT NOT NULL,
+        ends_at       TEXT,
+        generator_url TEXT NOT NULL DEFAULT '',
+        updated_at    TEXT NOT NULL,
+        source        TEXT NOT NULL,
+        timeout       INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE rule_state (
+        key  TEXT PRIMARY KEY,
+        data TEXT NOT NULL
+    );
+    CREATE TABLE nflog (
+        group_key   TEXT NOT NULL,
+        receiver    TEXT NOT NULL,
+        channel     TEXT NOT NULL,
+        integration INTEGER NOT NULL,
+        firing      TEXT NOT NULL,
+        resolved    TEXT NOT NULL,
+        timestamp   TEXT NOT NULL,
+        expires_at  TEXT NOT NULL,
+        PRIMARY KEY (group_key, receiver, channel, integration)
+    );
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        created_at      TEXT NOT NULL,
+        receiver        TEXT NOT NULL,
+        channel         TEXT NOT NULL,
+        integration     INTEGER NOT NULL,
+        group_key       TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        status          TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error      TEXT NOT NULL DEFAULT '',
+        sent_at         TEXT,
+        first_firing_at TEXT
+    );
+    CREATE INDEX outbox_by_status ON outbox (status, group_key, receiver, channel, integration, id);
+    CREATE INDEX outbox_by_age ON outbox (status, created_at);
+    CREATE TABLE kv (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+)
+
+
+def current_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the database (0 for a new database)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Apply every pending migration, each in its own transaction; return the new version.
+
+    Raises StoreError when the database was written by a newer promalert, because this
+    code would misread (and could damage) a schema it does not know.
+    """
+    version = current_version(conn)
+    latest = len(MIGRATIONS)
+    if version > latest:
+        raise StoreError(
+            f"store {path} has schema version {version} but this promalert knows only up to "
+            f"{latest}: it was written by a newer promalert; upgrade promalert or point "
+            "storage.url at another file"
+        )
+    for number in range(version + 1, latest + 1):
+        script = MIGRATIONS[number - 1]
+        try:
+            # executescript commits any open transaction first, so the BEGIN/COMMIT here
+            # makes the script and its version bump one atomic step.
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\n"
+                "DELETE FROM schema_version;\n"
+                f"INSERT INTO schema_version (version) VALUES ({number});\nCOMMIT;"
+            )
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(
+                f"store {path}: migration to schema version {number} failed: {exc}"
+            ) from exc
+    return latest

@@ -1,0 +1,413 @@
+"""The SQLite store: alerts, rule state, notification log, outbox and a small kv table.
+
+One connection, used only from the event loop's thread. Every write is a handful of
+rows and takes well under a millisecond with WAL and ``synchronous=NORMAL``, so writes
+run on the loop thread directly instead of paying for a hop to a worker thread.
+Rows that cannot be read back (hand-edited, truncated) are logged and skipped, never
+allowed to stop start-up.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from promalert.errors import StoreError
+from promalert.model import Alert, Labels
+from promalert.store.migrations import migrate
+from promalert.store.records import (
+    Lane,
+    NewNotification,
+    NflogEntry,
+    NflogKey,
+    OutboxRow,
+    StoredAlert,
+    decode_time,
+    encode_time,
+    optional_time,
+)
+
+log = logging.getLogger(__name__)
+
+_OUTBOX_COLUMNS = (
+    "id, created_at, receiver, channel, integration, group_key, payload, status, attempts, "
+    "next_attempt_at, last_error, sent_at, first_firing_at"
+)
+
+
+class Store:
+    """promalert's durable state in one SQLite file."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        """Wrap an open, migrated connection; use :meth:`open`."""
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        """Open (creating the folder and file) and migrate the database at ``path``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create the store's folder {path.parent}: {exc.strerror}"
+            ) from exc
+        try:
+            conn = sqlite3.connect(str(path), isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open store {path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            migrate(conn, str(path))
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot open store {path}: {exc} (is it a SQLite database?)") from exc
+        except StoreError:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._conn.close()
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction; sqlite errors become StoreError naming ``what``."""
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {what} failed: {exc}") from exc
+
+    def _read(self, what: str, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        try:
+            return list(self._conn.execute(sql, args).fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.path}: {what} failed: {exc}") from exc
+
+    # -- rule state ----------------------------------------------------------------------
+
+    def load_rule_state(self, key: str) -> dict[str, Any] | None:
+        """The saved state of a rule, or None (also when the saved row is unreadable)."""
+        rows = self._read("reading rule state", "SELECT data FROM rule_state WHERE key=?", (key,))
+        if not rows:
+            return None
+        try:
+            data = json.loads(rows[0][0])
+        except (ValueError, TypeError):
+            log.warning("ignoring unreadable saved state of rule %s", key)
+            return None
+        if not isinstance(data, dict):
+            log.warning("ignoring saved state of rule %s: not a JSON object", key)
+            return None
+        return data
+
+    def save_rule_state(self, key: str, data: dict[str, Any]) -> None:
+        """Replace the saved state of a rule."""
+        text = json.dumps(data, separators=(",", ":"))
+        with self._tx("saving rule state") as conn:
+            conn.execute("INSERT OR REPLACE INTO rule_state (key, data) VALUES (?, ?)", (key, text))
+
+    def delete_rule_states_except(self, keys: set[str]) -> None:
+        """Forget every rule state whose key is not in ``keys``."""
+        stored = self._read("listing rule states", "SELECT key FROM rule_state")
+        gone = [(row[0],) for row in stored if row[0] not in keys]
+        if gone:
+            with self._tx("deleting rule states") as conn:
+                conn.executemany("DELETE FROM rule_state WHERE key=?", gone)
+
+    # -- alerts --------------------------------------------------------------------------
+
+    def load_alerts(self) -> list[StoredAlert]:
+        """Every stored alert; unreadable rows are logged and skipped."""
+        rows = self._read(
+            "reading alerts",
+            "SELECT fingerprint, labels, annotations, starts_at, ends_at, generator_url, "
+            "updated_at, source, timeout FROM alerts",
+        )
+        out: list[StoredAlert] = []
+        for row in rows:
+            try:
+                alert = Alert(
+                    labels=Labels(_str_map(json.loads(row[1]))),
+                    annotations=Labels(_str_map(json.loads(row[2]))),
+                    starts_at=decode_time(row[3]),
+                    ends_at=optional_time(row[4]),
+                    generator_url=str(row[5]),
+                    updated_at=decode_time(row[6]),
+                )
+                out.append(StoredAlert(alert, str(row[7]), bool(row[8])))
+            except (ValueError, TypeError) as exc:
+                log.warning("skipping unreadable stored alert %s: %s", row[0], exc)
+        return out
+
+    def save_alerts(self, alerts: Sequence[StoredAlert]) -> None:
+        """Insert or replace alerts by fingerprint, all in one transaction."""
+        rows = [
+            (
+                s.alert.fingerprint,
+                json.dumps(s.alert.labels.as_dict()),
+                json.dumps(s.alert.annotations.as_dict()),
+                encode_time(_required(s.alert.starts_at)),
+                None if s.alert.ends_at is None else encode_time(s.alert.ends_at),
+                s.alert.generator_url,
+                encode_time(_required(s.alert.updated_at)),
+                s.source,
+                int(s.timeout),
+            )
+            for s in alerts
+        ]
+        with self._tx("saving alerts") as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO alerts (fingerprint, labels, annotations, starts_at, "
+                "ends_at, generator_url, updated_at, source, timeout) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def delete_alerts(self, fingerprints: Collection[str]) -> None:
+        """Forget the alerts with these fingerprints."""
+        with self._tx("deleting alerts") as conn:
+            conn.executemany("DELETE FROM alerts WHERE fingerprint=?", [(f,) for f in fingerprints])
+
+    # -- notification log ----------------------------------------------------------------
+
+    def nflog_entry(self, key: NflogKey, now: datetime) -> NflogEntry | None:
+        """The unexpired notification-log entry for ``key``, or None."""
+        rows = self._read(
+            "reading the notification log",
+            "SELECT firing, resolved, timestamp, expires_at FROM nflog WHERE group_key=? "
+            "AND receiver=? AND channel=? AND integration=? AND expires_at>?",
+            (key.group_key, key.receiver, key.channel, key.integration, encode_time(now)),
+        )
+        if not rows:
+            return None
+        row = rows[0]
+        try:
+            return NflogEntry(
+                key,
+                frozenset(_str_list(json.loads(row[0]))),
+                frozenset(_str_list(json.loads(row[1]))),
+                decode_time(row[2]),
+                decode_time(row[3]),
+            )
+        except (ValueError, TypeError) as exc:
+            # Treated as "never notified": at worst one repeated notification.
+            log.warning("ignoring unreadable notification-log entry for %s: %s", key, exc)
+            return None
+
+    def save_nflog(self, entry: NflogEntry) -> None:
+        """Record what an integration was told, without a notification to send."""
+        with self._tx("writing the notification log") as conn:
+            _write_nflog(conn, entry)
+
+    def enqueue(self, entry: NflogEntry, notification: NewNotification) -> int:
+        """Write the outbox row and its notification-log entry atomically; return the row id.
+
+        Together they make a crash harmless: either both exist (the worker delivers the
+        row, and dedup will not queue it again) or neither does (the next flush does).
+        """
+        with self._tx("writing to the outbox") as conn:
+            _write_nflog(conn, entry)
+            cur = conn.execute(
+                "INSERT INTO outbox (created_at, receiver, channel, integration, group_key, "
+                "payload, status, attempts, next_attempt_at, first_firing_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                (
+                    encode_time(notification.created_at),
+                    notification.receiver,
+                    notification.channel,
+                    notification.integration,
+                    notification.group_key,
+                    json.dumps(notification.payload, ensure_ascii=False),
+                    encode_time(notification.created_at),
+                    None
+                    if notification.first_firing_at is None
+                    else encode_time(notification.first_firing_at),
+                ),
+            )
+            row_id = cur.lastrowid
+        assert row_id is not None  # an INSERT always sets it
+        return row_id
+
+    def delete_expired_nflog(self, now: datetime) -> int:
+        """Drop expired notification-log entries; return how many."""
+        with self._tx("pruning the notification log") as conn:
+            cur = conn.execute("DELETE FROM nflog WHERE expires_at<=?", (encode_time(now),))
+            return cur.rowcount
+
+    # -- outbox --------------------------------------------------------------------------
+
+    def outbox_heads(self) -> list[OutboxRow]:
+        """The oldest pending row of every lane."""
+        while True:
+            rows, unreadable = self._outbox_query(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox "
+                "WHERE status='pending' GROUP BY group_key, receiver, channel, integration) "
+                "ORDER BY id"
+            )
+            if not unreadable:  # else the rows behind the failed ones are heads now
+                return rows
+
+    def outbox_head(self, lane: Lane) -> OutboxRow | None:
+        """The oldest pending row of ``lane``, or None."""
+        while True:
+            rows, unreadable = self._outbox_query(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status='pending' AND group_key=? "
+                "AND receiver=? AND channel=? AND integration=? ORDER BY id LIMIT 1",
+                lane,
+            )
+            if not unreadable:
+                return rows[0] if rows else None
+
+    def outbox_rows(self, status: str | None = None, limit: int = 1000) -> list[OutboxRow]:
+        """The newest outbox rows, optionally of one status, newest first."""
+        where, args = ("WHERE status=?", [status]) if status else ("", [])
+        rows, _ = self._outbox_query(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id DESC LIMIT ?",
+            [*args, limit],
+        )
+        return rows
+
+    def _outbox_query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[OutboxRow], int]:
+        """The readable rows, and how many unreadable ones were marked failed."""
+        out: list[OutboxRow] = []
+        unreadable = 0
+        for row in self._read("reading the outbox", sql, args):
+            try:
+                payload = json.loads(row[6])
+                if not isinstance(payload, dict):
+                    raise ValueError("payload is not a JSON object")
+                out.append(
+                    OutboxRow(
+                        id=int(row[0]),
+                        created_at=decode_time(row[1]),
+                        receiver=str(row[2]),
+                        channel=str(row[3]),
+                        integration=int(row[4]),
+                        group_key=str(row[5]),
+                        payload=payload,
+                        status=str(row[7]),
+                        attempts=int(row[8]),
+                        next_attempt_at=decode_time(row[9]),
+                        last_error=str(row[10]),
+                        sent_at=optional_time(row[11]),
+                        first_firing_at=optional_time(row[12]),
+                    )
+                )
+            except (ValueError, TypeError) as exc:
+                # A pending row that can never be read would block its lane forever.
+                log.warning("outbox row %s is unreadable (%s); marking it failed", row[0], exc)
+                self._set_status(int(row[0]), "failed", None, f"unreadable row: {exc}")
+                unreadable += 1
+        return out, unreadable
+
+    def mark_sent(self, row_id: int, attempts: int, at: datetime) -> None:
+        """Record a successful delivery."""
+        with self._tx("marking a notification sent") as conn:
+            conn.execute(
+                "UPDATE outbox SET status='sent', attempts=?, sent_at=?, last_error='' WHERE id=?",
+                (attempts, encode_time(at), row_id),
+            )
+
+    def mark_retry(self, row_id: int, attempts: int, next_at: datetime, error: str) -> None:
+        """Record a failed attempt and when to try again."""
+        with self._tx("scheduling a notification retry") as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts=?, next_attempt_at=?, last_error=? WHERE id=?",
+                (attempts, encode_time(next_at), error, row_id),
+            )
+
+    def mark_failed(self, row_id: int, attempts: int, error: str) -> None:
+        """Give up on a notification."""
+        self._set_status(row_id, "failed", attempts, error)
+
+    def _set_status(self, row_id: int, status: str, attempts: int | None, error: str) -> None:
+        with self._tx("updating the outbox") as conn:
+            conn.execute(
+                "UPDATE outbox SET status=?, attempts=COALESCE(?, attempts), last_error=? "
+                "WHERE id=?",
+                (status, attempts, error, row_id),
+            )
+
+    def count_pending(self) -> int:
+        """How many outbox rows wait for delivery."""
+        rows = self._read(
+            "counting the outbox", "SELECT COUNT(*) FROM outbox WHERE status='pending'"
+        )
+        return int(rows[0][0])
+
+    def delete_finished_outbox(self, before: datetime) -> int:
+        """Drop sent and failed rows created before ``before``; return how many."""
+        with self._tx("pruning the outbox") as conn:
+            cur = conn.execute(
+                "DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at<?",
+                (encode_time(before),),
+            )
+            return cur.rowcount
+
+    # -- kv ------------------------------------------------------------------------------
+
+    def get_kv(self, key: str) -> str | None:
+        """The value stored under ``key``, or None."""
+        rows = self._read("reading kv", "SELECT value FROM kv WHERE key=?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def set_kv(self, key: str, value: str) -> None:
+        """Store ``value`` under ``key``."""
+        with self._tx("writing kv") as conn:
+            conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
+
+
+def _write_nflog(conn: sqlite3.Connection, entry: NflogEntry) -> None:
+    k = entry.key
+    conn.execute(
+        "INSERT OR REPLACE INTO nflog (group_key, receiver, channel, integration, firing, "
+        "resolved, timestamp, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            k.group_key,
+            k.receiver,
+            k.channel,
+            k.integration,
+            json.dumps(sorted(entry.firing)),
+            json.dumps(sorted(entry.resolved)),
+            encode_time(entry.timestamp),
+            encode_time(entry.expires_at),
+        ),
+    )
+
+
+def _str_map(value: Any) -> Mapping[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ValueError("expected a JSON object of strings")
+    return value
+
+
+def _str_list(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("expected a JSON list of strings")
+    return value
+
+
+def _required(moment: datetime | None) -> datetime:
+    if moment is None:
+        raise StoreError(
+            "an alert without starts_at/updated_at cannot be stored (ingest sets them)"
+        )
+    return moment
