@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from promalert.config.types import ConditionField, Duration, LabelMap
+from promalert.rules.logic import parse_logic
 
 
 class _Strict(BaseModel):
@@ -88,6 +89,13 @@ class CompositeRule(_AlertBase):
     conditions: dict[str, CompositeCondition] = Field(min_length=1)
     logic: str = "all"
     on: list[str] = Field(default_factory=list)
+
+    @field_validator("logic")
+    @classmethod
+    def _logic_parses(cls, value: str, info: ValidationInfo) -> str:
+        # Checked here so `promalert check` reports a bad expression at load time.
+        parse_logic(value, list(info.data.get("conditions") or {}))
+        return value
 
 
 AlertingRule = ExprRule | ThresholdRule | CompositeRule
