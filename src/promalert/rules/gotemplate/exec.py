@@ -199,15 +199,15 @@ class _State:
                 items = []
             else:
                 self.fail(f"range can't iterate over {format_value(value)}")
-            if items and not self.range_items(node, items):
-                return
-            if not items and node.else_body is not None:
+            if items:
+                self.range_items(node, items)
+            elif node.else_body is not None:
                 self.walk(dot, node.else_body)
         finally:
             self.pop(mark)
 
-    def range_items(self, node: BranchNode, items: list[tuple[Any, Any]]) -> bool:
-        """Run the body for each (key, element); False when ``{{break}}`` stopped it."""
+    def range_items(self, node: BranchNode, items: list[tuple[Any, Any]]) -> None:
+        """Run the body for each (key, element) until the end or a ``{{break}}``."""
         inner = len(self.vars)
         decl = node.pipe.decl
         for key, elem in items:
@@ -220,10 +220,9 @@ class _State:
             except _Continue:
                 pass
             except _Break:
-                return False
+                return
             finally:
                 self.pop(inner)
-        return True
 
     # Evaluation ----------------------------------------------------------------------------
     def eval_pipeline(self, dot: Any, pipe: PipeNode) -> Any:
