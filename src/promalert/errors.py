@@ -7,7 +7,7 @@ The tree::
     ├── DatasourceError            a query to Prometheus failed
     │   ├── DatasourceUnavailable  no answer: connection refused, timeout, HTTP 5xx
     │   └── QueryError             Prometheus answered with an error (bad PromQL, 4xx, bad JSON)
-    ├── RuleEvaluationError        a rule could not be evaluated (duplicate label sets, bad template)
+    ├── RuleEvaluationError        a rule could not be evaluated (e.g. duplicate label sets)
     ├── TemplateError              an annotation or notification template failed to render
     ├── NotifyError                one notification attempt failed; says whether to retry
     └── StoreError                 the store could not be opened or migrated

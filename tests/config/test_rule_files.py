@@ -180,3 +180,23 @@ def test_locators_give_positions_of_annotations() -> None:
     assert [g.name for g in loaded.groups] == ["mixed", "node"]
     problem = loaded.problem(1, ("rules", 0, "annotations", "summary"), "bad template")
     assert str(problem) == f"{paths[1]}:14:20: bad template"
+
+
+def test_broken_annotation_template_is_reported_at_its_value(tmp_path: Path) -> None:
+    """A template Prometheus would reject at load is a problem at the annotation's line."""
+    path = tmp_path / "r.yml"
+    path.write_text(
+        "groups:\n"
+        "  - name: g\n"
+        "    rules:\n"
+        "      - alert: A\n"
+        "        expr: up == 0\n"
+        "        annotations:\n"
+        '          summary: "{{ $labels.instance "\n'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_rule_files([str(path)])
+    (problem,) = info.value.problems
+    assert (problem.line, problem.column) == (7, 20)
+    assert "annotations.summary" in problem.message
+    assert "unclosed action" in problem.message

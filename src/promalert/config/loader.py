@@ -27,8 +27,9 @@ from promalert.config.yamlpos import (
     validate,
     yaml_type,
 )
-from promalert.errors import ConfigError, Problem
+from promalert.errors import ConfigError, Problem, TemplateError
 from promalert.rules.spec import RULE_SPECS, ExprRule, RecordingRule, RuleGroup
+from promalert.rules.template import alert_template_name, parse_template
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Keys SPEC names whose models this version does not have yet, by parent ("*" = any index).
@@ -247,6 +248,24 @@ class LoadedRules:
         return locator.problem(("groups", index, *path), message)
 
 
+def _template_problems(groups: Sequence[RuleGroup], locator: Locator) -> list[Problem]:
+    """Parse every label and annotation template, as Prometheus does when it loads rules."""
+    problems = []
+    for g, group in enumerate(groups):
+        for r, rule in enumerate(group.rules):
+            if isinstance(rule, RecordingRule):
+                continue
+            name = alert_template_name(rule.alert)
+            for field in ("labels", "annotations"):
+                for key, text in getattr(rule, field).items():
+                    try:
+                        parse_template(text, name)
+                    except TemplateError as exc:
+                        where = ("groups", g, "rules", r, field, key)
+                        problems.append(locator.problem(where, f"{field}.{key}: {exc}"))
+    return problems
+
+
 def _load_rules(paths: Sequence[str | Path]) -> tuple[LoadedRules, list[Problem]]:
     """Every rule file in ``paths`` (each once), without raising."""
     seen: set[str] = set()
@@ -258,6 +277,8 @@ def _load_rules(paths: Sequence[str | Path]) -> tuple[LoadedRules, list[Problem]
             continue
         seen.add(key)
         groups, locator, errors, notes = _load_rule_file(path)
+        if not errors:  # rule indexes match the file's only when every rule loaded
+            errors = _template_problems(groups, locator)
         loaded.files.append(str(path))
         loaded.groups.extend(groups)
         loaded.origins.extend((locator, i) for i in range(len(groups)))

@@ -57,7 +57,12 @@ def _write_configs(folder: Path, exporter: str, prom_port: int, promalert_port: 
     prometheus = {
         "global": {"scrape_interval": "2s", "evaluation_interval": "2s"},
         "scrape_configs": [
-            {"job_name": "demo-workload", "static_configs": [{"targets": [exporter]}]},
+            {
+                # The workload's own instance labels (web-1, web-2) are the ones to alert on.
+                "job_name": "demo-workload",
+                "honor_labels": True,
+                "static_configs": [{"targets": [exporter]}],
+            },
             {
                 "job_name": "promalert",
                 "scrape_interval": "5s",
@@ -136,7 +141,7 @@ async def run_demo(folder_name: str, duration: float | None) -> int:
     inbox = folder / "inbox.jsonl"
 
     loop = asyncio.get_running_loop()
-    runner = web.AppRunner(workload_app(loop.time()))
+    runner = web.AppRunner(workload_app(loop.time()), access_log=None)
     await runner.setup()
     exporter_port = _free_port()
     await web.TCPSite(runner, "127.0.0.1", exporter_port).start()

@@ -52,11 +52,11 @@ class Workload:
         if part < up0:
             return 0.0
         if part < up1:
-            return 150.0 * (part - up0) / (up1 - up0)
+            return float(round(150.0 * (part - up0) / (up1 - up0)))
         if part < down0:
             return 150.0
         if part < down1:
-            return 150.0 - 130.0 * (part - down0) / (down1 - down0)
+            return float(round(150.0 - 130.0 * (part - down0) / (down1 - down0)))
         return 20.0
 
     def requests(self, elapsed: float, instance: str, code: str) -> float:

@@ -102,6 +102,7 @@ class RuleEngine:
         *,
         evaluation_interval: float,
         external_url: str,
+        graph_url: str | None = None,
         concurrency: int = 8,
     ) -> None:
         self._datasource = datasource
@@ -110,6 +111,8 @@ class RuleEngine:
         self._clock = clock
         self._metrics = metrics
         self._external_url = external_url.rstrip("/")
+        # generatorURL links point at the datasource's graph page, where the query can run.
+        self._graph_url = (graph_url or external_url).rstrip("/")
         self._runners: dict[str, RuleRunner] = {}
         self._groups = [
             _GroupRun(
@@ -155,7 +158,12 @@ class RuleEngine:
             while key in self._runners:  # two groups of one name in one file: never share
                 key += "+"
             runner = RuleRunner(
-                key, group, rule, external_url=self._external_url, metrics=self._metrics
+                key,
+                group,
+                rule,
+                external_url=self._external_url,
+                graph_url=self._graph_url,
+                metrics=self._metrics,
             )
             self._runners[key] = runner
             runners.append(runner)

@@ -37,7 +37,14 @@ class RuleRunner:
     """Evaluates one rule and keeps what the engine knows about it between cycles."""
 
     def __init__(
-        self, key: str, group: RuleGroup, rule: AlertingRule, *, external_url: str, metrics: Metrics
+        self,
+        key: str,
+        group: RuleGroup,
+        rule: AlertingRule,
+        *,
+        external_url: str,
+        metrics: Metrics,
+        graph_url: str | None = None,
     ) -> None:
         self.key = key
         self.group = group
@@ -52,7 +59,7 @@ class RuleRunner:
         self.timing = Timing.of(rule.for_, rule.keep_firing_for, rule.cooldown)
         # Prometheus's generatorURL: a graph link to the rule's expression.
         self.generator_url = (
-            f"{external_url}/graph?g0.expr={quote_plus(self.evaluator.expr)}&g0.tab=1"
+            f"{graph_url or external_url}/graph?g0.expr={quote_plus(self.evaluator.expr)}&g0.tab=1"
         )
         self._evaluations = metrics.rule_evaluations.labels(group=group.name, rule=rule.alert)
         self._failures = metrics.rule_evaluation_failures.labels(group=group.name, rule=rule.alert)

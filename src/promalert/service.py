@@ -1,0 +1,200 @@
+"""The running service: loads config, wires engine → ingest → dispatch → outbox, serves HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from promalert.api.server import make_app
+from promalert.clock import Clock, SystemClock
+from promalert.config.loader import load_all
+from promalert.config.models import Config
+from promalert.datasource.prometheus import PrometheusClient
+from promalert.dispatch.group import Dispatcher
+from promalert.dispatch.ingest import AlertIngest
+from promalert.errors import ConfigError
+from promalert.metrics import Metrics
+from promalert.notify.outbox import DeliveryWorker
+from promalert.notify.registry import build_notifiers
+from promalert.rules.engine import RuleEngine
+from promalert.rules.spec import RuleGroup
+from promalert.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+
+class Service:
+    """One promalert instance: its config, store, loops and HTTP server."""
+
+    def __init__(
+        self,
+        config_path: str | Path,
+        *,
+        clock: Clock | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config_path = Path(config_path)
+        self.clock: Clock = clock or SystemClock()
+        self.env = env
+        self.metrics = Metrics()
+        self._ready = False
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reload_lock = asyncio.Lock()
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._store: Store | None = None
+        self._engine: RuleEngine | None = None
+        self.config: Config | None = None
+        self.ingest: AlertIngest | None = None
+
+    # -- ServiceHandle -------------------------------------------------------------------
+
+    @property
+    def registry(self) -> CollectorRegistry:
+        """The service's own metrics registry."""
+        return self.metrics.registry
+
+    @property
+    def ready(self) -> bool:
+        """True once the configuration is loaded and every loop runs."""
+        return self._ready
+
+    def rule_status(self) -> list[dict[str, Any]]:
+        """State of every rule."""
+        return self._engine.rule_status() if self._engine else []
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the config (raising ConfigError), open the store, start loops and HTTP."""
+        config, groups = self._load()
+        self._store = Store.open(config.storage_path())
+        self._session = aiohttp.ClientSession()
+        self._start_pipeline(config, groups)
+        app = make_app(self)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, config.server.host, config.server.port).start()
+        self._ready = True
+        log.info("promalert listening on %s", config.server.listen)
+
+    async def stop(self) -> None:
+        """Stop the loops and the HTTP server, close the store."""
+        self._ready = False
+        await self._stop_pipeline()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+        if self._store is not None:
+            self._store.close()
+
+    async def reload(self) -> list[str]:
+        """Load the config again; keep the old one if the new one is invalid."""
+        async with self._reload_lock:
+            try:
+                config, groups = self._load()
+            except ConfigError as exc:
+                log.error("config reload failed, old config kept:\n%s", exc)
+                return [str(p) for p in exc.problems]
+            await self._stop_pipeline()
+            self._start_pipeline(config, groups)
+            log.info("config reloaded from %s", self.config_path)
+            return []
+
+    def _load(self) -> tuple[Config, list[RuleGroup]]:
+        try:
+            config, groups = load_all(self.config_path, env=self.env)
+        except ConfigError:
+            self.metrics.config_last_reload_successful.set(0)
+            raise
+        self.metrics.config_last_reload_successful.set(1)
+        self.metrics.config_last_reload_success_timestamp.set(self.clock.now().timestamp())
+        return config, groups
+
+    def _start_pipeline(self, config: Config, groups: list[RuleGroup]) -> None:
+        assert self._store is not None and self._session is not None
+        store, session, clock, metrics = self._store, self._session, self.clock, self.metrics
+        notifiers = {
+            (receiver.name, index): notifier
+            for receiver in config.receivers
+            for index, notifier in enumerate(
+                build_notifiers(receiver, session, base_dir=Path(config.base_dir))
+            )
+        }
+        worker = DeliveryWorker(store, notifiers, clock, metrics)
+        dispatcher = Dispatcher(
+            config.route,
+            notifiers,
+            store,
+            clock,
+            metrics,
+            external_url=config.global_.external_url,
+            on_outbox=worker.wake,
+        )
+        ingest = AlertIngest(
+            store, dispatcher, clock, metrics, resolve_timeout=config.global_.resolve_timeout
+        )
+        loops: list[Coroutine[Any, Any, None]] = [worker.run(), dispatcher.run(), ingest.run()]
+        self._engine = None
+        if groups and config.datasource is not None:
+            client = PrometheusClient(config.datasource, session, metrics)
+            self._engine = RuleEngine(
+                groups,
+                client,
+                store,
+                ingest,
+                clock,
+                metrics,
+                evaluation_interval=config.global_.evaluation_interval,
+                external_url=config.global_.external_url,
+                graph_url=client.url,
+            )
+            loops.append(self._engine.run())
+        self.config, self.ingest = config, ingest
+        self._tasks = [asyncio.create_task(loop) for loop in loops]
+
+    async def _stop_pipeline(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+
+async def run_service(config_path: str) -> int:
+    """Run until SIGTERM or SIGINT; SIGHUP reloads. Exit 1 if the config is invalid."""
+    service = Service(config_path)
+    try:
+        await service.start()
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return 1
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    reloads: set[asyncio.Task[list[str]]] = set()
+
+    def _hup() -> None:
+        task = asyncio.ensure_future(service.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, _hup)
+    try:
+        await stop.wait()
+    finally:
+        await service.stop()
+    return 0
