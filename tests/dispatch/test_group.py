@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from promalert.clock import FakeClock, SystemClock
-from promalert.config.models import RouteConfig
+from promalert.config.routing import RouteConfig
 from promalert.dispatch.group import Dispatcher, group_key, labelset_string
 from promalert.errors import StoreError
 from promalert.metrics import Metrics

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from promalert.clock import FakeClock
-from promalert.config.models import RouteConfig
+from promalert.config.routing import RouteConfig
 from promalert.dispatch.group import Dispatcher
 from promalert.dispatch.ingest import AlertIngest, merge, overlaps
 from promalert.metrics import Metrics

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from promalert.config.models import FileConfig
+from promalert.config.receivers import FileConfig
 from promalert.errors import NotifyError
 from promalert.notify.base import Message
 from promalert.notify.file import FileNotifier, summary_line

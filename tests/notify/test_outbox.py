@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from promalert.clock import FakeClock, SystemClock
-from promalert.config.models import WebhookConfig
+from promalert.config.receivers import WebhookConfig
 from promalert.errors import NotifyError
 from promalert.metrics import Metrics
 from promalert.notify.base import Message, Notifier

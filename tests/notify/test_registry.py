@@ -6,7 +6,7 @@ from pathlib import Path
 
 import aiohttp
 
-from promalert.config.models import ReceiverConfig
+from promalert.config.receivers import ReceiverConfig
 from promalert.notify.file import FileNotifier
 from promalert.notify.registry import build_notifiers
 from promalert.notify.webhook import WebhookNotifier

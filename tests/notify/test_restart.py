@@ -8,7 +8,8 @@ from typing import Any
 import aiohttp
 
 from promalert.clock import FakeClock
-from promalert.config.models import RouteConfig, WebhookConfig
+from promalert.config.receivers import WebhookConfig
+from promalert.config.routing import RouteConfig
 from promalert.dispatch.group import Dispatcher
 from promalert.dispatch.ingest import AlertIngest
 from promalert.metrics import Metrics

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from promalert.config.models import WebhookConfig
+from promalert.config.receivers import WebhookConfig
 from promalert.errors import NotifyError
 from promalert.notify.base import Message
 from promalert.notify.webhook import SIGNATURE_HEADER, WebhookNotifier

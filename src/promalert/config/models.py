@@ -7,49 +7,21 @@ form that reads the secret from a file relative to the config file's folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from promalert.config.base import Strict
+from promalert.config.receivers import ReceiverConfig
+from promalert.config.routing import RouteConfig
 from promalert.config.types import Duration
 
-
-class Strict(BaseModel):
-    """Base of every config model: unknown keys are errors, values are frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    secret_fields: ClassVar[tuple[str, ...]] = ()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_secret_files(cls, data: Any, info: ValidationInfo) -> Any:
-        """Replace ``<secret>_file`` keys with the file's content (trailing newline dropped)."""
-        if not isinstance(data, dict) or not cls.secret_fields:
-            return data
-        base = Path((info.context or {}).get("base_dir", "."))
-        out = dict(data)
-        for name in cls.secret_fields:
-            key = f"{name}_file"
-            if key not in out:
-                continue
-            if name in out:
-                raise ValueError(f"give '{name}' or '{key}', not both")
-            file = Path(str(out.pop(key)))
-            file = file if file.is_absolute() else base / file
-            try:
-                out[name] = file.read_text().rstrip("\n")
-            except OSError as exc:
-                raise ValueError(f"{key}: cannot read {file}: {exc.strerror}") from None
-        return out
+__all__ = ["Config", "ReceiverConfig", "RouteConfig", "Strict"]
 
 
 class BasicAuth(Strict):
@@ -136,62 +108,6 @@ class StorageConfig(Strict):
                 f"(got {value!r})"
             )
         return value
-
-
-class WebhookConfig(Strict):
-    """Alertmanager's webhook receiver: POSTs the version 4 payload as JSON."""
-
-    secret_fields: ClassVar[tuple[str, ...]] = ("url", "hmac_secret")
-    url: SecretStr
-    send_resolved: bool = True
-    headers: dict[str, str] = Field(default_factory=dict)
-    hmac_secret: SecretStr | None = None
-    max_alerts: int = Field(default=0, ge=0)
-    timeout: Duration = 10.0
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("http://", "https://")):
-            raise ValueError("url must start with http:// or https://")
-        return value
-
-
-class FileConfig(Strict):
-    """A local inbox: each notification is appended to ``path`` as one JSON line."""
-
-    path: str | None = None
-    console: bool = False
-    send_resolved: bool = True
-
-    @model_validator(mode="after")
-    def _somewhere(self) -> FileConfig:
-        if self.path is None and not self.console:
-            raise ValueError("give a 'path', 'console: true', or both")
-        return self
-
-
-class ReceiverConfig(Strict):
-    """A named set of channel configs."""
-
-    name: str = Field(min_length=1)
-    webhook_configs: list[WebhookConfig] = Field(default_factory=list)
-    file_configs: list[FileConfig] = Field(default_factory=list)
-
-
-class RouteConfig(Strict):
-    """The routing root: where alerts go and how they are grouped."""
-
-    receiver: str
-    group_by: list[str] = Field(default_factory=list)
-    group_wait: Duration = 30.0
-    group_interval: Duration = 300.0
-    repeat_interval: Duration = 4 * 3600.0
-
-    @property
-    def group_by_all(self) -> bool:
-        """True for ``group_by: ['...']``: every label set is its own group."""
-        return "..." in self.group_by
 
 
 class Config(Strict):

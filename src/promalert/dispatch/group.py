@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from promalert.clock import Clock
-from promalert.config.models import RouteConfig
+from promalert.config.routing import RouteConfig
 from promalert.dispatch.nflog import NotifyReason, log_entry, needs_update
 from promalert.errors import StoreError
 from promalert.metrics import Metrics

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from promalert.config.models import FileConfig
+from promalert.config.receivers import FileConfig
 from promalert.notify.base import Message, integration_name, notify_error
 from promalert.notify.payload import firing_count
 

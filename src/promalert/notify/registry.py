@@ -6,7 +6,7 @@ from pathlib import Path
 
 import aiohttp
 
-from promalert.config.models import ReceiverConfig
+from promalert.config.receivers import ReceiverConfig
 from promalert.notify.base import Notifier
 from promalert.notify.file import FileNotifier
 from promalert.notify.webhook import WebhookNotifier

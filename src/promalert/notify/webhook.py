@@ -16,7 +16,7 @@ from http import HTTPStatus
 import aiohttp
 
 from promalert import __version__
-from promalert.config.models import WebhookConfig
+from promalert.config.receivers import WebhookConfig
 from promalert.errors import NotifyError
 from promalert.notify.base import Message, integration_name, notify_error
 from promalert.notify.payload import truncate_payload
