@@ -40,7 +40,7 @@ def test_each_kind_of_broken_rule_file_prints_one_located_line() -> None:
         "bad/syntax.yml:6:8: YAML syntax error: expected <block end>, but found "
         "'<block mapping start>' (while parsing a block collection at line 4, column 7)",
         "bad/unknown_kind.yml:5:15: groups.0.rules.0.kind: unknown kind 'treshold' "
-        "(expected one of: composite, threshold)",
+        "(expected one of: anomaly, composite, frequency, threshold, trend)",
     ]
 
 

@@ -1,4 +1,4 @@
-"""``promalert check``: validate the config and rule files, printing every problem found."""
+"""``promalert check``: validate the config, rule files and notification templates."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from promalert.config.loader import load_everything
+from promalert.notify.template_check import check_templates
 
 DEFAULT_CONFIG = "promalert.yml"
 USAGE = "usage: promalert check [--config FILE] [RULE_FILE...]"
@@ -38,7 +39,9 @@ def run_check(
             )
             return 2
         config_path = DEFAULT_CONFIG
-    _, rules, problems = load_everything(config_path, rule_files, env=env)
+    config, rules, problems = load_everything(config_path, rule_files, env=env)
+    if config is not None:
+        problems += check_templates(config, config_path)
     # Notes (ignored recording rules) go in file order among the problems.
     for problem in sorted([*problems, *rules.notes], key=lambda p: (p.path, p.line, p.column)):
         print(problem, file=out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -51,6 +52,43 @@ def _parser() -> argparse.ArgumentParser:
     )
     detect.add_argument("input", metavar="INPUT.csv", help="CSV with timestamp,value")
     detect.add_argument("-o", "--output", default=None, help="output CSV (default: stdout)")
+
+    notify = sub.add_parser("notify", help="notification tools")
+    notify_sub = notify.add_subparsers(dest="notify_command", required=True, metavar="ACTION")
+    notify_test = notify_sub.add_parser(
+        "test", help="send a test message through every channel of a receiver"
+    )
+    notify_test.add_argument("receiver", metavar="RECEIVER", help="receiver name")
+    notify_test.add_argument(
+        "--config", default="promalert.yml", help="config file (default: %(default)s)"
+    )
+
+    route = sub.add_parser("route", help="routing tools")
+    route_sub = route.add_subparsers(dest="route_command", required=True, metavar="ACTION")
+    route_test = route_sub.add_parser(
+        "test", help="show the routes and receivers an alert with these labels reaches"
+    )
+    route_test.add_argument("labels", nargs="+", metavar="LABEL=VALUE", help="the alert's labels")
+    route_test.add_argument(
+        "--config", default="promalert.yml", help="config file (default: %(default)s)"
+    )
+    route_test.add_argument(
+        "--verify-receivers",
+        default=None,
+        metavar="A,B",
+        help="exit 1 unless exactly these receivers are reached",
+    )
+
+    backtest = sub.add_parser("backtest", help="replay a rule over history and show its firings")
+    # Let relative times like -7d pass as values, as argparse does for negative numbers.
+    backtest._negative_number_matcher = re.compile(r"^-\d+$|^-\d*\.\d+$|^-(\d+(ms|[smhdwy]))+$")
+    backtest.add_argument("--config", default="promalert.yml", help="config (default: %(default)s)")
+    backtest.add_argument("--rule", required=True, help="alert name (or GROUP/NAME)")
+    backtest.add_argument(
+        "--from", dest="start", required=True, help="start: RFC 3339, Unix seconds or -7d"
+    )
+    backtest.add_argument("--to", dest="end", default="now", help="end (default: now)")
+    backtest.add_argument("--plot", default=None, metavar="OUT.png", help="draw the series to PNG")
     return parser
 
 
@@ -78,4 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         from promalert.detect.cli import run_detect
 
         return run_detect(args.input, args.output, args.detector, args.param)
+    if args.command == "route":
+        from promalert.dispatch.routetest import run_route_test
+
+        return run_route_test(args.config, args.labels, sys.stdout, expect=args.verify_receivers)
+    if args.command == "backtest":
+        from promalert.rules.backtest import run_backtest_command
+
+        return asyncio.run(
+            run_backtest_command(args.config, args.rule, args.start, args.end, args.plot)
+        )
+    if args.command == "notify":
+        from promalert.notify.sendtest import run_notify_test
+
+        return asyncio.run(run_notify_test(args.config, args.receiver, sys.stdout))
     raise AssertionError(f"unhandled command {args.command}")  # argparse rejects others

@@ -10,6 +10,8 @@ The tree::
     ├── RuleEvaluationError        a rule could not be evaluated (e.g. duplicate label sets)
     ├── TemplateError              an annotation or notification template failed to render
     ├── NotifyError                one notification attempt failed; says whether to retry
+    ├── SilenceError               a silence cannot be created, updated or expired
+    │   └── SilenceNotFound        no silence has the given id
     └── StoreError                 the store could not be opened or migrated
 """
 
@@ -67,13 +69,25 @@ class NotifyError(PromalertError):
     """One notification attempt failed.
 
     ``retryable`` tells the delivery loop whether another attempt may succeed;
-    ``reason`` is one of :data:`promalert.notify.base.FAILURE_REASONS`.
+    ``reason`` is one of :data:`promalert.notify.base.FAILURE_REASONS`;
+    ``retry_after`` is the wait in seconds the provider asked for (``429 Retry-After``).
     """
 
-    def __init__(self, message: str, *, retryable: bool, reason: str) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, reason: str, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.reason = reason
+        self.retry_after = retry_after
+
+
+class SilenceError(PromalertError):
+    """A silence cannot be created, updated or expired; the message says why."""
+
+
+class SilenceNotFound(SilenceError):
+    """No silence has the given id."""
 
 
 class StoreError(PromalertError):

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Iterable, Iterator, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from promalert import __version__
 
@@ -128,5 +134,124 @@ class Metrics:
             "Time of the last successful configuration (re)load.",
             registry=r,
         )
+        # Routing: groups, silences, suppression and noise control.
+        self.aggregation_groups = Gauge(
+            "promalert_aggregation_groups",
+            "Aggregation groups that exist now.",
+            registry=r,
+        )
+        self.silences = Gauge(
+            "promalert_silences",
+            "Silences, by state (pending, active, expired).",
+            ["state"],
+            registry=r,
+        )
+        self.alerts_suppressed = Counter(
+            "promalert_alerts_suppressed_total",
+            "Alerts left out of a group flush, by reason "
+            "(inhibited, silenced, muted, flapping, storm).",
+            ["reason"],
+            registry=r,
+        )
+        self.alerts_flapping = Gauge(
+            "promalert_alerts_flapping",
+            "Alerts held back because they are flapping.",
+            registry=r,
+        )
+        self.flapping_detected = Counter(
+            "promalert_flapping_detected_total",
+            "Times an alert was found to be flapping.",
+            registry=r,
+        )
+        self.storm_summaries = Counter(
+            "promalert_storm_summaries_total",
+            "Alert storms collapsed into one summary notification.",
+            registry=r,
+        )
+        self.notifications_rate_limited = Counter(
+            "promalert_notifications_rate_limited_total",
+            "Sends delayed by a channel's or recipient's rate limit.",
+            ["channel"],
+            registry=r,
+        )
+        self.notification_template_failures = Counter(
+            "promalert_notification_template_failures_total",
+            "Notifications sent as plain text because their template failed to render.",
+            ["channel"],
+            registry=r,
+        )
+        self.notification_deliveries = Counter(
+            "promalert_notification_deliveries_total",
+            "Delivery reports from providers (e.g. Twilio status callbacks), by status.",
+            ["channel", "status"],
+            registry=r,
+        )
         self.build_info.labels(version=__version__).set(1)
         self.datasource_up.set(1)
+        self.anomaly = AnomalyCollector()
+        r.register(self.anomaly)
+
+
+AnomalyRow = tuple[Mapping[str, str], float, float, float, float]
+"""One series: its labels, then score, expected, lower and upper."""
+
+_ANOMALY_FAMILIES = (
+    ("promalert_anomaly_score", "Anomaly score in [0, 1] of the series' last point, by rule."),
+    ("promalert_anomaly_expected", "Value the anomaly detector expected for the series."),
+    ("promalert_anomaly_lower", "Lower edge of the series' expected band."),
+    ("promalert_anomaly_upper", "Upper edge of the series' expected band."),
+)
+
+
+class AnomalyCollector(Collector):
+    """Per-series anomaly gauges labelled ``rule`` plus the series' own labels.
+
+    Each anomaly rule's series carry their own label names, which fixed-label gauges
+    cannot hold, so rules publish whole snapshots here and scrapes read them. Entries
+    are held by weak reference to the publishing evaluator: a rule removed by a reload
+    disappears with its evaluator, and a vanished series with the next snapshot.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # scrapes may run in another thread
+        self._rows: weakref.WeakKeyDictionary[object, tuple[int, str, list[AnomalyRow]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._published = 0
+
+    def publish(self, owner: object, rule: str, rows: Iterable[AnomalyRow]) -> None:
+        """Replace everything ``owner`` (one rule's evaluator) exports."""
+        snapshot = list(rows)
+        with self._lock:
+            self._published += 1
+            self._rows[owner] = (self._published, rule, snapshot)
+
+    def forget(self, owner: object) -> None:
+        """Stop exporting ``owner``'s series."""
+        with self._lock:
+            self._rows.pop(owner, None)
+
+    def describe(self) -> Iterator[Metric]:
+        """The four families, without samples (lets the registry check names)."""
+        for name, doc in _ANOMALY_FAMILIES:
+            yield GaugeMetricFamily(name, doc)
+
+    def collect(self) -> Iterator[Metric]:
+        """One sample per published series in each family."""
+        with self._lock:
+            snapshots = sorted(self._rows.values(), key=lambda item: item[0])
+        latest: dict[tuple[tuple[str, str], ...], tuple[float, ...]] = {}
+        for _, rule, rows in snapshots:  # oldest first: a newer owner of a series wins
+            for labels, score, expected, lower, upper in rows:
+                merged = {"rule": rule}
+                for key, text in labels.items():
+                    if key == "__name__":
+                        continue
+                    # A series label named like ours is kept, renamed as Prometheus does.
+                    merged["exported_rule" if key == "rule" else key] = text
+                latest[tuple(sorted(merged.items()))] = (score, expected, lower, upper)
+        families = [GaugeMetricFamily(name, doc) for name, doc in _ANOMALY_FAMILIES]
+        for pairs, values in latest.items():
+            for family, value in zip(families, values, strict=True):
+                family.add_sample(family.name, dict(pairs), value)
+        yield from families

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Coroutine, Mapping
@@ -19,12 +20,18 @@ from promalert.clock import Clock, SystemClock
 from promalert.config.loader import load_all
 from promalert.config.models import Config
 from promalert.datasource.prometheus import PrometheusClient
+from promalert.dispatch.flush import Policy
 from promalert.dispatch.group import Dispatcher
 from promalert.dispatch.ingest import AlertIngest
+from promalert.dispatch.silence import Silences
 from promalert.errors import ConfigError
 from promalert.metrics import Metrics
+from promalert.notify.base import Notifier
+from promalert.notify.delivery_api import notification_json, twilio_status, twilio_tokens
 from promalert.notify.outbox import DeliveryWorker
-from promalert.notify.registry import build_notifiers
+from promalert.notify.policy import DeliveryPolicy
+from promalert.notify.registry import build_notifiers, delivery_policies
+from promalert.notify.templates import Templates, user_template_files
 from promalert.rules.engine import RuleEngine
 from promalert.rules.spec import RuleGroup
 from promalert.store.sqlite import Store
@@ -55,6 +62,9 @@ class Service:
         self._engine: RuleEngine | None = None
         self.config: Config | None = None
         self.ingest: AlertIngest | None = None
+        self.dispatcher: Dispatcher | None = None
+        self.silences: Silences | None = None
+        self.started_at = self.clock.now()
 
     # -- ServiceHandle -------------------------------------------------------------------
 
@@ -78,9 +88,12 @@ class Service:
         """Load the config (raising ConfigError), open the store, start loops and HTTP."""
         config, groups = self._load()
         self._store = Store.open(config.storage_path())
+        self.started_at = self.clock.now()
+        # Silences outlive reloads: they are state, not configuration.
+        self.silences = Silences(self._store, self.clock)
         self._session = aiohttp.ClientSession()
         self._start_pipeline(config, groups)
-        app = make_app(self)
+        app = make_app(self, alertmanager=self)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, config.server.host, config.server.port).start()
@@ -124,14 +137,15 @@ class Service:
     def _start_pipeline(self, config: Config, groups: list[RuleGroup]) -> None:
         assert self._store is not None and self._session is not None
         store, session, clock, metrics = self._store, self._session, self.clock, self.metrics
-        notifiers = {
-            (receiver.name, index): notifier
-            for receiver in config.receivers
-            for index, notifier in enumerate(
-                build_notifiers(receiver, session, base_dir=Path(config.base_dir))
-            )
-        }
-        worker = DeliveryWorker(store, notifiers, clock, metrics)
+        notifiers, policies = self._integrations(config, session)
+        worker = DeliveryWorker(
+            store,
+            notifiers,
+            clock,
+            metrics,
+            policies=policies,
+            retention=config.storage.notification_retention,
+        )
         dispatcher = Dispatcher(
             config.route,
             notifiers,
@@ -140,6 +154,8 @@ class Service:
             metrics,
             external_url=config.global_.external_url,
             on_outbox=worker.wake,
+            policy=Policy.from_config(config),
+            silences=self.silences,
         )
         ingest = AlertIngest(
             store, dispatcher, clock, metrics, resolve_timeout=config.global_.resolve_timeout
@@ -160,8 +176,65 @@ class Service:
                 graph_url=client.url,
             )
             loops.append(self._engine.run())
-        self.config, self.ingest = config, ingest
+        self.config, self.ingest, self.dispatcher = config, ingest, dispatcher
         self._tasks = [asyncio.create_task(loop) for loop in loops]
+
+    def _integrations(
+        self, config: Config, session: aiohttp.ClientSession
+    ) -> tuple[dict[tuple[str, int], Notifier], dict[tuple[str, int], DeliveryPolicy]]:
+        """Every receiver's notifiers and delivery policies by (receiver, integration)."""
+        base_dir = Path(config.base_dir)
+        templates = Templates(
+            user_template_files(config.templates, base_dir),
+            on_fallback=lambda channel: self.metrics.notification_template_failures.labels(
+                channel=channel
+            ).inc(),
+        )
+        notifiers: dict[tuple[str, int], Notifier] = {}
+        policies: dict[tuple[str, int], DeliveryPolicy] = {}
+        for receiver in config.receivers:
+            built = build_notifiers(
+                receiver,
+                session,
+                base_dir=base_dir,
+                templates=templates,
+                clock=self.clock,
+                external_url=config.global_.external_url,
+            )
+            for index, (notifier, policy) in enumerate(
+                zip(built, delivery_policies(receiver), strict=True)
+            ):
+                notifiers[(receiver.name, index)] = notifier
+                policies[(receiver.name, index)] = policy
+        return notifiers, policies
+
+    def notifications(
+        self, *, limit: int, receiver: str | None, channel: str | None, before: int | None
+    ) -> list[dict[str, Any]]:
+        """The delivery log for ``GET /api/v1/notifications``, newest first."""
+        if self._store is None:
+            return []
+        records = self._store.notification_log(
+            limit=limit, receiver=receiver, channel=channel, before_id=before
+        )
+        return [notification_json(r) for r in records]
+
+    def twilio_status(
+        self, path_qs: str, params: Mapping[str, str], signature: str
+    ) -> tuple[int, str]:
+        """Apply a Twilio status callback (see ``notify.delivery_api.twilio_status``)."""
+        if self._store is None or self.config is None:
+            return 503, "not ready"
+        return twilio_status(
+            external_url=self.config.global_.external_url,
+            path_qs=path_qs,
+            params=params,
+            signature=signature,
+            tokens=twilio_tokens(self.config.receivers),
+            store=self._store,
+            clock=self.clock,
+            metrics=self.metrics,
+        )
 
     async def _stop_pipeline(self) -> None:
         for task in self._tasks:
@@ -181,6 +254,10 @@ async def run_service(config_path: str) -> int:
         for problem in exc.problems:
             print(problem)
         return 1
+    # What start-up built lives until exit; freezing it and collecting young objects less
+    # often keeps the cyclic GC from rescanning thousands of live alerts under load.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)

@@ -91,7 +91,7 @@ groups:
         f"{path}:13:15: groups.0.rules.2.expr: must not be empty",
         f"{path}:15:9: groups.0.rules.3: give either 'alert' or 'record', not both",
         f"{path}:17:9: groups.0.rules.4: a rule needs 'expr' (Prometheus rule) or 'kind' "
-        "(composite, threshold)",
+        "(anomaly, composite, frequency, threshold, trend)",
         f"{path}:21:17: groups.0.rules.5.labels: invalid label name 'bad-name'",
         f"{path}:22:9: groups.0.rules.6: a rule must be a mapping",
     ]
@@ -103,10 +103,11 @@ def test_unknown_kind_lists_the_registered_kinds(
     text = "groups:\n  - name: g\n    rules:\n      - alert: A\n        kind: treshold\n"
     path = _write(tmp_path, text)
     message = "groups.0.rules.0.kind: unknown kind 'treshold' (expected one of: {})"
-    assert _problems(path) == [f"{path}:5:15: " + message.format("composite, threshold")]
+    kinds = "anomaly, composite, frequency, threshold, trend"
+    assert _problems(path) == [f"{path}:5:15: " + message.format(kinds)]
     # A newly registered kind shows up in the message without touching the loader.
-    monkeypatch.setitem(RULE_SPECS, "anomaly", ThresholdRule)
-    assert _problems(path) == [f"{path}:5:15: " + message.format("anomaly, composite, threshold")]
+    monkeypatch.setitem(RULE_SPECS, "zigzag", ThresholdRule)
+    assert _problems(path) == [f"{path}:5:15: " + message.format(kinds + ", zigzag")]
 
 
 def test_unknown_rule_key_lists_the_kinds_keys(tmp_path: Path) -> None:

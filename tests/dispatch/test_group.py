@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -259,10 +260,12 @@ class FlakyStore(Store):
 
     broken = False
 
-    def enqueue(self, entry: NflogEntry, notification: NewNotification) -> int:
+    def write_flushes(
+        self, entries: Sequence[NflogEntry], queued: Sequence[tuple[NflogEntry, NewNotification]]
+    ) -> list[int]:
         if self.broken:
             raise StoreError("store test.db: writing to the outbox failed: disk I/O error")
-        return super().enqueue(entry, notification)
+        return super().write_flushes(entries, queued)
 
 
 async def test_store_failure_keeps_resolved_alerts_for_the_next_flush(

@@ -139,3 +139,28 @@ async def test_secrets_never_reach_logs_or_errors(
     for secret in (TOKEN, QUERY_TOKEN, HMAC_SECRET, "/hooks/"):
         assert secret not in caplog.text
         assert all(secret not in e for e in errors)
+
+
+async def test_template_replaces_the_body_and_is_signed(
+    hook: Any, session: aiohttp.ClientSession, tmp_path: Any
+) -> None:
+    template = tmp_path / "body.j2"
+    template.write_text(
+        '{% block body %}{"text": "{{ status }}: {{ alerts|length }} alerts"}{% endblock %}'
+    )
+    n = notifier(session, hook.url(), template=str(template), hmac_secret=HMAC_SECRET, max_alerts=2)
+    await n.notify(MESSAGE)
+    (request,) = hook.requests
+    assert request.json == {"text": "firing: 2 alerts"}
+    digest = hmac.new(HMAC_SECRET.encode(), request.body, hashlib.sha256).hexdigest()
+    assert request.headers[SIGNATURE_HEADER] == f"sha256={digest}"
+
+
+@pytest.mark.parametrize("status", [401, 403])
+async def test_refused_credentials_are_an_auth_failure(
+    hook: Any, session: aiohttp.ClientSession, status: int
+) -> None:
+    hook.statuses.append(status)
+    with pytest.raises(NotifyError) as info:
+        await notifier(session, hook.url()).notify(MESSAGE)
+    assert (info.value.retryable, info.value.reason) == (False, "auth")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from promalert.clock import FakeClock
-from promalert.datasource.prometheus import QueryResult, Sample
+from promalert.datasource.prometheus import QueryResult, RangeResult, Sample, Series
 from promalert.errors import DatasourceUnavailable
 from promalert.metrics import Metrics
 from promalert.model import Alert, Labels
@@ -28,6 +28,7 @@ class FakeDatasource:
         self.hook: Callable[[str, datetime], Awaitable[None]] | None = None
         self.down = False
         self.calls: list[tuple[str, datetime]] = []
+        self.range_calls: list[tuple[str, float, float, float]] = []
 
     def set(self, expr: str, *rows: tuple[Mapping[str, str], float]) -> None:
         self.series[expr] = list(rows)
@@ -42,6 +43,23 @@ class FakeDatasource:
             )
         rows = self.fn(expr, at)
         return QueryResult(samples=[Sample(Labels(dict(ls)), v) for ls, v in rows], warnings=[])
+
+    async def query_range(
+        self, expr: str, start: datetime, end: datetime, step: float
+    ) -> RangeResult:
+        """Like Prometheus: ``fn`` evaluated at start, start + step, ... up to end."""
+        self.range_calls.append((expr, start.timestamp(), end.timestamp(), step))
+        if self.down:
+            raise DatasourceUnavailable("cannot reach prometheus: connection refused")
+        points: dict[Labels, tuple[list[float], list[float]]] = {}
+        first, stop = start.timestamp(), end.timestamp()
+        for k in range(int((stop - first) / step + 1e-9) + 1):
+            t = first + k * step
+            for labels, value in self.fn(expr, datetime.fromtimestamp(t, UTC)):
+                ts, vs = points.setdefault(Labels(dict(labels)), ([], []))
+                ts.append(t)
+                vs.append(value)
+        return RangeResult([Series(lb, ts, vs) for lb, (ts, vs) in points.items()])
 
 
 class MemoryStore:

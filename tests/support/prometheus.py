@@ -182,12 +182,15 @@ async def running_prometheus(
     extra_args: Sequence[str] = (),
     route_prefix: str = "",
     startup_timeout: float = 30.0,
+    backfill: str | Path | None = None,
 ) -> AsyncIterator[RunningPrometheus]:
     """Run Prometheus scraping ``scrape_targets`` (``host:port``) until the block ends.
 
     Skips the test when the prometheus binary is not installed. ``extra_config`` keys
     replace top-level keys of the generated config; ``extra_args`` are appended flags;
-    ``route_prefix`` (like ``/prometheus``) serves everything under that path.
+    ``route_prefix`` (like ``/prometheus``) serves everything under that path;
+    ``backfill`` is an OpenMetrics file turned into TSDB blocks (``promtool tsdb
+    create-blocks-from openmetrics``) before Prometheus starts, so its history is queryable.
     """
     binary = prometheus_binary()
     if binary is None:
@@ -205,11 +208,34 @@ async def running_prometheus(
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     if route_prefix:
         extra_args = [f"--web.route-prefix={route_prefix}", *extra_args]
+    if backfill is not None:
+        await _backfill(Path(backfill), workdir / "data")
     prom = await _start(binary, workdir, extra_args, route_prefix.rstrip("/"), startup_timeout)
     try:
         yield prom
     finally:
         await prom.stop()
+
+
+async def _backfill(source: Path, data_dir: Path) -> None:
+    """Write ``source`` (OpenMetrics text) as blocks into a TSDB directory with promtool."""
+    promtool = shutil.which("promtool") or shutil.which("promtool", path="/usr/bin")
+    if promtool is None:
+        pytest.skip("promtool (Debian package prometheus) is not installed")
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    process = await asyncio.create_subprocess_exec(
+        promtool,
+        "tsdb",
+        "create-blocks-from",
+        "openmetrics",
+        str(source),
+        str(data_dir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    if process.returncode != 0:
+        raise PrometheusStartError(f"promtool backfill failed:\n{output.decode(errors='replace')}")
 
 
 async def _start(

@@ -1,12 +1,16 @@
-"""The aiohttp application: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``/-/reload``, rules."""
+"""The aiohttp application: ``/metrics``, ``/-/healthy``, ``/-/ready``, ``/-/reload``, rules,
+the delivery log and provider callbacks."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
+
+from promalert.api.alertmanager import AlertmanagerHandle, add_alertmanager_routes
 
 
 class ServiceHandle(Protocol):
@@ -28,6 +32,18 @@ class ServiceHandle(Protocol):
 
     def rule_status(self) -> list[dict[str, Any]]:
         """State of every rule for ``GET /api/v1/rules``."""
+        ...
+
+    def notifications(
+        self, *, limit: int, receiver: str | None, channel: str | None, before: int | None
+    ) -> list[dict[str, Any]]:
+        """The delivery log for ``GET /api/v1/notifications``, newest first."""
+        ...
+
+    def twilio_status(
+        self, path_qs: str, params: Mapping[str, str], signature: str
+    ) -> tuple[int, str]:
+        """Apply a Twilio status callback; return the HTTP status and a short reason."""
         ...
 
 
@@ -60,14 +76,45 @@ async def _rules(request: web.Request) -> web.Response:
     return web.json_response(request.app[SERVICE].rule_status())
 
 
-def make_app(service: ServiceHandle) -> web.Application:
-    """Build the aiohttp application serving ``service``."""
+async def _notifications(request: web.Request) -> web.Response:
+    query = request.query
+    try:
+        limit = int(query.get("limit", "100"))
+        before = int(query["before"]) if "before" in query else None
+    except ValueError:
+        return error_response(400, "limit and before must be integers")
+    if not 1 <= limit <= 1000:
+        return error_response(400, f"limit must be between 1 and 1000 (got {limit})")
+    log = request.app[SERVICE].notifications(
+        limit=limit, receiver=query.get("receiver"), channel=query.get("channel"), before=before
+    )
+    return web.json_response(log)
+
+
+async def _twilio_status(request: web.Request) -> web.Response:
+    form = await request.post()
+    params = {key: str(value) for key, value in form.items()}
+    signature = request.headers.get("X-Twilio-Signature", "")
+    status, text = request.app[SERVICE].twilio_status(request.path_qs, params, signature)
+    if status >= 400:
+        return error_response(status, text)
+    return web.Response(status=204)
+
+
+def make_app(
+    service: ServiceHandle, alertmanager: AlertmanagerHandle | None = None
+) -> web.Application:
+    """Build the aiohttp application serving ``service`` (and the v2 API, if given)."""
     app = web.Application(client_max_size=1 << 20)
     app[SERVICE] = service
+    if alertmanager is not None:
+        add_alertmanager_routes(app, alertmanager)
     app.router.add_get("/metrics", make_aiohttp_handler(service.registry))
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
     app.router.add_post("/-/reload", _reload)
     app.router.add_put("/-/reload", _reload)
     app.router.add_get("/api/v1/rules", _rules)
+    app.router.add_get("/api/v1/notifications", _notifications)
+    app.router.add_post("/api/v1/twilio/status", _twilio_status)
     return app

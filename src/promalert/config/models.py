@@ -7,18 +7,26 @@ form that reads the secret from a file relative to the config file's folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import (
     Field,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from promalert.config.base import Strict
-from promalert.config.receivers import ReceiverConfig
-from promalert.config.routing import RouteConfig
+from promalert.config.priorities import PrioritiesConfig
+from promalert.config.receivers import ReceiverConfig, apply_global_defaults
+from promalert.config.routing import (
+    InhibitRuleConfig,
+    RootRouteConfig,
+    RouteConfig,
+    route_problems,
+)
+from promalert.config.timeintervals import NamedTimeInterval
 from promalert.config.types import Duration
 
 __all__ = ["Config", "ReceiverConfig", "RouteConfig", "Strict"]
@@ -44,11 +52,26 @@ class TLSConfig(Strict):
 class GlobalConfig(Strict):
     """Defaults for the whole service."""
 
-    secret_fields: ClassVar[tuple[str, ...]] = ("secret_key",)
+    secret_fields: ClassVar[tuple[str, ...]] = (
+        "secret_key",
+        "smtp_auth_password",
+        "slack_api_url",
+    )
     external_url: str = "http://127.0.0.1:9099"
     evaluation_interval: Duration = 60.0
     resolve_timeout: Duration = 300.0
     secret_key: SecretStr | None = None
+    # Alertmanager's defaults for channel configs (copied into them by apply_global_defaults).
+    smtp_smarthost: str | None = None
+    smtp_from: str | None = None
+    smtp_hello: str | None = None
+    smtp_auth_username: str | None = None
+    smtp_auth_password: SecretStr | None = None
+    smtp_require_tls: bool | None = None
+    slack_api_url: SecretStr | None = None
+    pagerduty_url: str | None = None
+    telegram_api_url: str | None = None
+    wechat_api_url: str | None = None
 
 
 class DatasourceConfig(Strict):
@@ -98,6 +121,8 @@ class StorageConfig(Strict):
     """Where state lives."""
 
     url: str = "sqlite:///data/promalert.db"
+    # How long sent and failed notifications stay in the delivery log.
+    notification_retention: Duration = 7 * 86400.0
 
     @field_validator("url")
     @classmethod
@@ -119,10 +144,20 @@ class Config(Strict):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     rule_files: list[str] = Field(default_factory=list)
     templates: list[str] = Field(default_factory=list)
-    route: RouteConfig
+    route: RootRouteConfig
     receivers: list[ReceiverConfig] = Field(min_length=1)
+    inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=list)
+    time_intervals: list[NamedTimeInterval] = Field(default_factory=list)
+    # Alertmanager's older name for time_intervals, still accepted by 0.25.
+    mute_time_intervals: list[NamedTimeInterval] = Field(default_factory=list)
+    priorities: PrioritiesConfig | None = None
     # Folder of the config file; relative paths resolve against it.
     base_dir: str = Field(default=".", exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _global_defaults(cls, data: Any) -> Any:
+        return apply_global_defaults(data)
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -130,16 +165,23 @@ class Config(Strict):
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"receivers: receiver names must be unique: {', '.join(dupes)}")
-        if self.route.receiver not in names:
-            raise ValueError(
-                f"route: receiver {self.route.receiver!r} is not defined "
-                f"(receivers: {', '.join(names)})"
-            )
+        intervals = [t.name for t in self.all_time_intervals()]
+        repeated = sorted({n for n in intervals if intervals.count(n) > 1})
+        if repeated:
+            raise ValueError(f"time_intervals: names must be unique: {', '.join(repeated)}")
+        problems = route_problems(self.route, names, intervals)
+        if problems:
+            # Every broken reference at once, each at its own place in the file.
+            raise ValidationError.from_exception_data("Config", problems)
         if self.rule_files and self.datasource is None:
             raise ValueError(
                 "rule_files: rule files need a 'datasource' with the Prometheus url to query"
             )
         return self
+
+    def all_time_intervals(self) -> list[NamedTimeInterval]:
+        """``time_intervals`` and the older ``mute_time_intervals`` together."""
+        return [*self.time_intervals, *self.mute_time_intervals]
 
     def receiver(self, name: str) -> ReceiverConfig:
         """The receiver called ``name``."""

@@ -35,13 +35,15 @@ from promalert.detect.base import (
 from promalert.detect.filters import EwMean, Lag, RollingMean, SlidingMax
 from promalert.detect.scoring import (
     Suppressor,
-    record_surprise,
     record_surprises,
     score_from_surprise,
     scores_from_surprise,
 )
 
 VIEWS = ("v+", "v-", "m+", "m-", "M+", "M-", "s", "S", "day", "week")
+_LN10 = math.log(10.0)
+_NAN, _NEG_INF = math.nan, -math.inf
+_isfinite, _log10 = math.isfinite, math.log10
 _LOOKS = math.log10(len(VIEWS))  # Bonferroni: the best of ten views is less surprising
 _STEP_SAMPLES = 16  # timestamps used to estimate the sampling step (for the seasonal lags)
 DAY = 86400.0
@@ -80,21 +82,62 @@ class EnsembleParams:
 class _View:
     """The record test of one view: past maximum, typical level and how many were seen."""
 
-    __slots__ = ("top", "level", "seen")
+    __slots__ = ("top", "level", "seen", "past_max", "ref")
 
     def __init__(self, p: EnsembleParams) -> None:
         self.top = SlidingMax(p.window)
         self.level = EwMean(2.0 / (p.spread_span + 1.0))
         self.seen = 0
+        self.past_max = self.ref = math.nan  # of the last judged value (not state)
 
-    def step(self, x: float, p: EnsembleParams) -> tuple[float, float, float]:
-        """Surprise of one value, with the past maximum and typical level it was judged by."""
-        ref = math.nan if self.level.value is None else self.level.value
-        past_max = self.top.query_push(x)
-        out = record_surprise(x, past_max, ref, min(self.seen, p.window), p.excess_scale, p.tie)
-        self.level.step(x)
+    def judge(self, x: float, window: int, scale: float, tie: float) -> float:
+        """Surprise of one value; the past maximum and typical level it was judged by are
+        left in ``past_max`` and ``ref``.
+
+        ``SlidingMax.query_push``, ``scoring.record_surprise`` (``scale`` is
+        ``excess_scale * ln 10``) and ``EwMean.step`` are inlined here with the same
+        arithmetic: this runs ten times per point on the streaming path.
+        """
+        level = self.level
+        mean = level.value
+        ref = _NAN if mean is None else mean
+        top = self.top
+        idx, val, t = top.idx, top.val, top.index
+        edge = t - top.h
+        while idx and idx[0] < edge:
+            idx.popleft()
+            val.popleft()
+        past_max = val[0] if val else _NEG_INF
+        while val and val[-1] <= x:
+            idx.pop()
+            val.pop()
+        idx.append(t)
+        val.append(x)
+        top.index = t + 1
+        seen = self.seen
+        if seen > window:
+            seen = window
+        out = 0.0
+        # `b if b > a else a` is max(a, b) and `b if b < a else a` is min(a, b), NaN included.
+        if seen > 0 and _isfinite(past_max):
+            a, b = abs(past_max), abs(ref)
+            floor = 1e-3 * (b if b > a else a) + 1e-12
+            if _isfinite(ref):
+                gap = past_max - ref
+                gap = floor if floor > gap else gap
+            else:
+                gap = floor
+            excess = (x - past_max) / gap
+            if excess > 0:
+                out = _log10(seen + 1) + excess / scale
+            elif excess > -1.0:
+                lead = _log10(seen + 1) - tie
+                near = 1.0 + excess
+                out = (0.0 if 0.0 > lead else lead) * (1.0 if 1.0 < near else near) ** 8
+        level.value = x if mean is None else mean + level.alpha * (x - mean)
         self.seen += 1
-        return out, past_max, ref
+        self.past_max, self.ref = past_max, ref
+        return out
 
     def run(self, xs: np.ndarray, p: EnsembleParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Array form of ``step``."""
@@ -131,6 +174,8 @@ class EnsembleDetector:
         self.early: list[float] = []  # short means seen before the lags exist
         self.lags: dict[str, Lag] | None = None
         self.views = {name: _View(p) for name in VIEWS}
+        # The eight views every point feeds, in VIEWS order (the objects never change).
+        self._fixed = tuple(self.views[name] for name in VIEWS[:8])
         self.hold = Suppressor(p.alert_level, p.suppress)
 
     def _start_lags(self) -> None:
@@ -154,7 +199,24 @@ class EnsembleDetector:
         jump = 0.0 if self.prev is None else abs(x - self.prev)
         self.prev = x
         s, big_s = self.short_step.step(jump), self.long_step.step(jump)
-        values = {"v+": x, "v-": -x, "m+": m, "m-": -m, "M+": big, "M-": -big, "s": s, "S": big_s}
+        window, scale, tie = p.window, p.excess_scale * _LN10, p.tie
+        plus, minus, m_plus, m_minus, big_plus, big_minus, small_s, big_s_view = self._fixed
+        # Unrolled: this is the hot path of every live anomaly rule.
+        best = plus.judge(x, window, scale, tie)
+        v = minus.judge(-x, window, scale, tie)
+        best = v if v > best else best
+        v = m_plus.judge(m, window, scale, tie)
+        best = v if v > best else best
+        v = m_minus.judge(-m, window, scale, tie)
+        best = v if v > best else best
+        v = big_plus.judge(big, window, scale, tie)
+        best = v if v > best else best
+        v = big_minus.judge(-big, window, scale, tie)
+        best = v if v > best else best
+        v = small_s.judge(s, window, scale, tie)
+        best = v if v > best else best
+        v = big_s_view.judge(big_s, window, scale, tie)
+        best = v if v > best else best
         if self.lags is None:
             self.head.append(float(timestamp))
             self.early.append(m)
@@ -164,13 +226,12 @@ class EnsembleDetector:
             for name, lag in self.lags.items():
                 back = lag.step(m)
                 if back is not None:
-                    values[name] = abs(m - back)
-        judged = {name: self.views[name].step(v, p) for name, v in values.items()}
-        best = max(surprise for surprise, _, _ in judged.values())
+                    surprise = self.views[name].judge(abs(m - back), window, scale, tie)
+                    if surprise > best:
+                        best = surprise
         score = score_from_surprise(best - _LOOKS) if self.count >= p.warmup else 0.0
         self.count += 1
-        _, top, expected = judged["v+"]
-        _, neg_bottom, _ = judged["v-"]
+        top, expected, neg_bottom = plus.past_max, plus.ref, minus.past_max
         return Score(
             self.hold.step(score),
             expected if math.isfinite(expected) else x,

@@ -7,32 +7,43 @@ Timing of one group (``aggrGroup.run`` in Alertmanager):
 - an alert joining a group that has already flushed waits for the next tick;
 - an alert joining a group that has not flushed yet, and that started more than
   ``group_wait`` ago, makes the group flush at once (so restarts and reloads do not
-  hold old alerts back for another group_wait).
+  hold old alerts back for another group_wait);
+- a group left empty keeps ticking until the next maintenance sweep (every 30 s), so an
+  alert arriving meanwhile joins it and waits for its next tick, as in Alertmanager.
 
-At a flush each integration of the receiver asks the notification log whether it needs
-telling (:func:`promalert.dispatch.nflog.needs_update`); if so the payload and the new
-log entry are written to the store in one transaction and the delivery worker is woken.
-Resolved alerts leave the group after a flush that handled them; empty groups go away.
+Timers live in a heap, so a tick costs only the groups that are due. The flush plans of
+one tick (:mod:`promalert.dispatch.flush`) are written to the store in one transaction,
+then applied, and the delivery worker is woken.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from promalert.clock import Clock
+from promalert.config.matchers import go_quote
 from promalert.config.routing import RouteConfig
-from promalert.dispatch.nflog import NotifyReason, log_entry, needs_update
+from promalert.dispatch.flush import Flusher, FlushPlan, Group, Policy
+from promalert.dispatch.inhibit import Inhibitor
+from promalert.dispatch.nflog import NotificationLog
+from promalert.dispatch.noise import FlapDetector, StormWindow
+from promalert.dispatch.route import Route
+from promalert.dispatch.silence import Silences
 from promalert.errors import StoreError
 from promalert.metrics import Metrics
 from promalert.model import Alert, Labels
 from promalert.notify.base import Notifier
-from promalert.notify.payload import build_payload, sort_alerts
-from promalert.store import NewNotification, NflogKey, Store
+from promalert.notify.payload import sort_alerts
+from promalert.store import Store
+
+__all__ = ["AlertGroup", "Dispatcher", "Route", "go_quote", "group_key", "labelset_string"]
 
 log = logging.getLogger(__name__)
 
@@ -40,37 +51,9 @@ log = logging.getLogger(__name__)
 _MAX_SLEEP = 60.0
 # Lower bound, so a zero group_interval cannot spin the loop.
 _MIN_SLEEP = 0.01
-_NFLOG_GC_INTERVAL = timedelta(hours=1)
-_GO_ESCAPES = {
-    "\a": "\\a",
-    "\b": "\\b",
-    "\f": "\\f",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "\v": "\\v",
-}
-
-
-def go_quote(text: str) -> str:
-    """Quote a string like Go's ``strconv.Quote`` (``%q``), used in group keys."""
-    out = ['"']
-    for ch in text:
-        code = ord(ch)
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch.isprintable():
-            out.append(ch)
-        elif ch in _GO_ESCAPES:
-            out.append(_GO_ESCAPES[ch])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
-    out.append('"')
-    return "".join(out)
+_GC_INTERVAL = timedelta(hours=1)
+# Alertmanager's dispatcher removes empty groups on this period.
+_MAINTENANCE_INTERVAL = timedelta(seconds=30)
 
 
 def labelset_string(labels: Mapping[str, str]) -> str:
@@ -88,48 +71,6 @@ def group_key(route_key: str, labels: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Route:
-    """A node of the routing tree and its grouping options; the root matches every alert.
-
-    The routing tree will add matchers and children; the dispatcher only relies on
-    :meth:`match` (which routes take an alert), :attr:`id`, :attr:`key` and the options.
-    """
-
-    receiver: str
-    group_by: frozenset[str] = frozenset()
-    group_by_all: bool = False
-    group_wait: float = 30.0
-    group_interval: float = 300.0
-    repeat_interval: float = 4 * 3600.0
-    # Alertmanager's Route.Key(): parent keys and matchers; "{}" for the root.
-    key: str = "{}"
-    # Unique per route even where keys repeat; groups are kept per route id.
-    id: str = "{}"
-
-    @classmethod
-    def from_config(cls, config: RouteConfig) -> Route:
-        """The root route of ``config``."""
-        return cls(
-            receiver=config.receiver,
-            group_by=frozenset(n for n in config.group_by if n != "..."),
-            group_by_all=config.group_by_all,
-            group_wait=config.group_wait,
-            group_interval=config.group_interval,
-            repeat_interval=config.repeat_interval,
-        )
-
-    def match(self, labels: Labels) -> list[Route]:
-        """The routes that take an alert with ``labels``: the root takes every alert."""
-        return [self]
-
-    def group_labels(self, labels: Labels) -> Labels:
-        """The labels that name the alert's group on this route."""
-        if self.group_by_all:
-            return labels
-        return Labels({k: v for k, v in labels.items() if k in self.group_by})
-
-
-@dataclass(frozen=True, slots=True)
 class AlertGroup:
     """A snapshot of one aggregation group (for the API)."""
 
@@ -139,16 +80,17 @@ class AlertGroup:
     alerts: tuple[Alert, ...]
 
 
-@dataclass(eq=False, slots=True)
-class _Group:
-    """One aggregation group: its alerts and its flush timer."""
+@dataclass(frozen=True, slots=True)
+class AlertStatus:
+    """Why an alert would be left out of notifications now (for the API)."""
 
-    route: Route
-    labels: Labels
-    key: str
-    next_flush: datetime
-    has_flushed: bool = False
-    alerts: dict[str, Alert] = field(default_factory=dict)
+    silenced_by: tuple[str, ...]
+    inhibited_by: tuple[str, ...]
+
+    @property
+    def state(self) -> str:
+        """Alertmanager's alert state: ``suppressed`` or ``active``."""
+        return "suppressed" if self.silenced_by or self.inhibited_by else "active"
 
 
 def _noop() -> None:
@@ -156,7 +98,7 @@ def _noop() -> None:
 
 
 class Dispatcher:
-    """Groups alerts per route and flushes the groups into the outbox on time."""
+    """Routes alerts into groups and flushes the groups into the outbox on time."""
 
     def __init__(
         self,
@@ -168,61 +110,126 @@ class Dispatcher:
         *,
         external_url: str,
         on_outbox: Callable[[], None] = _noop,
+        policy: Policy | None = None,
+        silences: Silences | None = None,
     ) -> None:
         """``notifiers`` maps (receiver name, integration index) to its notifier."""
-        self._route = route if isinstance(route, Route) else Route.from_config(route)
-        self._notifiers = dict(notifiers)
         self._store = store
         self._clock = clock
-        self._metrics = metrics  # the routing tree's group metrics will use it
-        self._external_url = external_url
+        self._metrics = metrics
         self._on_outbox = on_outbox
-        self._groups: dict[tuple[str, Labels], _Group] = {}
+        self.silences = silences
+        self._groups: dict[tuple[str, Labels], Group] = {}
         # How many groups hold each fingerprint, so ingest can ask cheaply.
         self._held: Counter[str] = Counter()
+        self._timers: list[tuple[datetime, int, Group]] = []
+        self._seq = itertools.count()
         self._wake = asyncio.Event()
-        self._next_gc: datetime | None = None
+        now = clock.now()
+        self._next_gc = now + _GC_INTERVAL
+        self._next_maintenance = now + _MAINTENANCE_INTERVAL
+        self._nflog = NotificationLog(store, now)
+        self._configure(route, notifiers, external_url, policy or Policy())
+
+    def _configure(
+        self,
+        route: RouteConfig | Route,
+        notifiers: Mapping[tuple[str, int], Notifier],
+        external_url: str,
+        policy: Policy,
+    ) -> None:
+        self.route = route if isinstance(route, Route) else Route.from_config(route)
+        by_receiver: dict[str, list[tuple[int, Notifier]]] = {}
+        for (name, index), notifier in sorted(notifiers.items(), key=lambda kv: kv[0]):
+            by_receiver.setdefault(name, []).append((index, notifier))
+        self.inhibitor = Inhibitor(policy.inhibit_rules)
+        flapping = {r.id: FlapDetector(r.flapping) for _, r in self.route.walk() if r.flapping}
+        self._flusher = Flusher(
+            policy,
+            self.inhibitor,
+            self.silences,
+            self._nflog,
+            lambda receiver: by_receiver.get(receiver, []),
+            flapping,
+            external_url=external_url,
+        )
 
     # -- alerts in ----------------------------------------------------------------------
 
     def insert(self, alert: Alert) -> None:
         """Put a new or updated alert into every group its routes give it."""
+        self.insert_many((alert,))
+
+    def insert_many(self, alerts: Iterable[Alert]) -> None:
+        """Put several new or updated alerts into their groups, waking the loop once."""
         now = self._clock.now()
-        for route in self._route.match(alert.labels):
-            self._insert(route, alert, now)
+        observe = self.inhibitor.observe if self.inhibitor.rules else None
+        for alert in alerts:
+            if observe is not None:
+                observe(alert)
+            for route in self.route.match(alert.labels):
+                self._insert(route, alert, now)
         self._wake.set()
 
     def _insert(self, route: Route, alert: Alert, now: datetime) -> None:
         labels = route.group_labels(alert.labels)
         group = self._groups.get((route.id, labels))
         if group is None:
-            group = _Group(
+            group = Group(
                 route,
                 labels,
                 group_key(route.key, labels),
                 next_flush=now + timedelta(seconds=route.group_wait),
+                storm=StormWindow(route.storm) if route.storm else None,
             )
             self._groups[(route.id, labels)] = group
+            self._arm(group)
         fp = alert.fingerprint
         if fp not in group.alerts:
             self._held[fp] += 1
+            if group.storm is not None:
+                group.storm.arrived(now)
         group.alerts[fp] = alert
+        detector = self._flusher.flapping.get(route.id)
+        if detector is not None and detector.observe(fp, not alert.resolved(now), now):
+            self._metrics.flapping_detected.inc()
         started = alert.starts_at or now
-        if not group.has_flushed and started + timedelta(seconds=route.group_wait) < now:
-            group.next_flush = min(group.next_flush, now)
+        if (
+            not group.has_flushed
+            and started + timedelta(seconds=route.group_wait) < now
+            and group.next_flush > now
+        ):
+            group.next_flush = now
+            self._arm(group)
+
+    def _arm(self, group: Group) -> None:
+        heapq.heappush(self._timers, (group.next_flush, next(self._seq), group))
 
     def holds(self, fingerprint: str) -> bool:
         """True while some group still holds the alert (its resolve may be unsent)."""
         return self._held[fingerprint] > 0
 
+    # -- views for the API --------------------------------------------------------------
+
     def groups(self) -> list[AlertGroup]:
-        """Snapshots of every aggregation group."""
+        """Snapshots of every aggregation group that holds alerts."""
         return [
             AlertGroup(
                 g.labels, g.route.receiver, g.key, tuple(sort_alerts(list(g.alerts.values())))
             )
             for g in self._groups.values()
+            if g.alerts
         ]
+
+    def receivers(self, labels: Mapping[str, str]) -> list[str]:
+        """The receivers of the routes an alert with ``labels`` takes, in tree order."""
+        return [r.receiver for r in self.route.match(labels)]
+
+    def status(self, labels: Mapping[str, str], now: datetime) -> AlertStatus:
+        """Which silences and which alert inhibit ``labels`` at ``now``."""
+        inhibited = self.inhibitor.inhibited_by(labels, now) if self.inhibitor.rules else None
+        silenced = self.silences.silenced_by(labels, now) if self.silences else []
+        return AlertStatus(tuple(silenced), (inhibited,) if inhibited else ())
 
     # -- configuration -------------------------------------------------------------------
 
@@ -232,48 +239,144 @@ class Dispatcher:
         notifiers: Mapping[tuple[str, int], Notifier],
         *,
         external_url: str,
+        policy: Policy | None = None,
     ) -> None:
-        """Switch to a new route and notifiers, regrouping the alerts held now.
+        """Switch to a new route, notifiers and policy, regrouping the alerts held now.
 
         A group whose route and labels are unchanged keeps its timer, so a reload does
         not re-flush it; alerts that land in new groups start those groups' timers.
         """
         old = self._groups
-        self._route = route if isinstance(route, Route) else Route.from_config(route)
-        self._notifiers = dict(notifiers)
-        self._external_url = external_url
+        self._configure(route, notifiers, external_url, policy or Policy())
         self._groups = {}
         self._held.clear()
+        self._timers = []
+        alerts = {fp: a for g in old.values() for fp, a in g.alerts.items()}
         now = self._clock.now()
-        for group in old.values():
-            for alert in group.alerts.values():
-                for new_route in self._route.match(alert.labels):
-                    self._insert(new_route, alert, now)
+        for alert in alerts.values():
+            if self.inhibitor.rules:
+                self.inhibitor.observe(alert)
+            for new_route in self.route.match(alert.labels):
+                self._insert(new_route, alert, now)
         for key, group in self._groups.items():
             previous = old.get(key)
             if previous is not None:
                 group.has_flushed = previous.has_flushed
                 group.next_flush = previous.next_flush
+        self._timers = [(g.next_flush, next(self._seq), g) for g in self._groups.values()]
+        heapq.heapify(self._timers)
         self._wake.set()
 
     # -- flushing ------------------------------------------------------------------------
 
+    def _current(self, when: datetime, group: Group) -> bool:
+        """Whether a heap entry is the group's live timer (older entries are skipped)."""
+        return (
+            group.next_flush == when and self._groups.get((group.route.id, group.labels)) is group
+        )
+
     def next_due(self) -> datetime | None:
         """When the next group flushes, or None without groups."""
-        return min((g.next_flush for g in self._groups.values()), default=None)
+        while self._timers and not self._current(self._timers[0][0], self._timers[0][2]):
+            heapq.heappop(self._timers)
+        return self._timers[0][0] if self._timers else None
 
     async def run_due(self) -> None:
         """Flush every group whose timer has expired at the clock's current time."""
         now = self._clock.now()
-        due = sorted(
-            (g for g in self._groups.values() if g.next_flush <= now), key=lambda g: g.next_flush
-        )
-        queued = 0
+        due: list[Group] = []
+        seen: set[int] = set()
+        while self._timers and self._timers[0][0] <= now:
+            when, _, group = heapq.heappop(self._timers)
+            if self._current(when, group) and id(group) not in seen:
+                seen.add(id(group))
+                due.append(group)
+        plans: list[tuple[Group, FlushPlan]] = []
         for group in due:
-            queued += self._flush(group, now)
+            # Re-armed before notifying, as Alertmanager does: a failed flush retries next tick.
+            group.next_flush = now + timedelta(seconds=group.route.group_interval)
+            group.has_flushed = True
+            self._arm(group)
+            if group.alerts:
+                plans.append((group, self._flusher.plan(group, now)))
+        if plans:
+            self._commit(plans)
+        self._maintain(now)
+
+    def _commit(self, plans: list[tuple[Group, FlushPlan]]) -> None:
+        """Write the plans in one transaction, then apply them; on failure change nothing."""
+        entries = [e for _, p in plans for e in p.entries]
+        queued = [q for _, p in plans for q in p.queued]
+        ids: list[int] = []
+        if entries or queued:
+            try:
+                ids = self._store.write_flushes(
+                    entries, [(q.entry, q.notification) for q in queued]
+                )
+            except StoreError as exc:
+                log.error("flush of %d groups failed, retried next tick: %s", len(plans), exc)
+                return
+        self._nflog.record(entries)
+        self._nflog.record(q.entry for q in queued)
+        for group, plan in plans:
+            self._apply(group, plan)
+        for row_id, q in zip(ids, queued, strict=True):
+            n = q.notification
+            log.info(
+                "queued notification %d for receiver %r %s[%d] (%s): group %s, "
+                "%d firing, %d resolved",
+                row_id,
+                n.receiver,
+                n.channel,
+                n.integration,
+                q.reason.value,
+                n.group_key,
+                q.firing,
+                q.resolved,
+            )
         if queued:
             self._on_outbox()
-        self._prune_nflog(now)
+
+    def _apply(self, group: Group, plan: FlushPlan) -> None:
+        """What a committed flush changes: resolved alerts leave, noise state and metrics."""
+        # No await since the plan was made, so these are the very alerts it handled.
+        for fp in plan.drop:
+            if group.alerts.pop(fp, None) is not None:
+                self._held[fp] -= 1
+                if self._held[fp] <= 0:
+                    del self._held[fp]
+        if plan.summarized is not None and group.storm is not None:
+            group.storm.summarized = plan.summarized
+            if plan.summarized:
+                self._metrics.storm_summaries.inc()
+        for reason, count in plan.suppressed.items():
+            self._metrics.alerts_suppressed.labels(reason=reason).inc(count)
+        if plan.newly_flapping:
+            self._metrics.flapping_detected.inc(plan.newly_flapping)
+
+    def _maintain(self, now: datetime) -> None:
+        """Drop empty groups every 30 s; prune the log, inhibitor and silences hourly."""
+        if now >= self._next_maintenance:
+            self._next_maintenance = now + _MAINTENANCE_INTERVAL
+            for key in [k for k, g in self._groups.items() if not g.alerts]:
+                del self._groups[key]
+            self._metrics.aggregation_groups.set(len(self._groups))
+            self._metrics.alerts_flapping.set(
+                sum(d.flapping() for d in self._flusher.flapping.values())
+            )
+            if self.silences is not None:
+                for state, count in self.silences.counts(now).items():
+                    self._metrics.silences.labels(state=state.value).set(count)
+        if now < self._next_gc:
+            return
+        self._next_gc = now + _GC_INTERVAL
+        self.inhibitor.gc(now)
+        if self.silences is not None:
+            self.silences.gc()
+        try:
+            self._nflog.prune(now)
+        except StoreError as exc:
+            log.error("could not prune the notification log: %s", exc)
 
     async def run(self) -> None:
         """Flush groups as they come due until cancelled; wakes early when alerts arrive."""
@@ -294,100 +397,3 @@ class Dispatcher:
         finally:
             sleeper.cancel()
             waker.cancel()
-
-    def _integrations(self, receiver: str) -> list[tuple[int, Notifier]]:
-        return sorted(
-            ((index, n) for (name, index), n in self._notifiers.items() if name == receiver),
-            key=lambda pair: pair[0],
-        )
-
-    def _flush(self, group: _Group, now: datetime) -> int:
-        """Notify what needs notifying about ``group``; return how many rows were queued."""
-        route = group.route
-        # Re-armed before notifying, as Alertmanager does: a failed flush retries next tick.
-        group.next_flush = now + timedelta(seconds=route.group_interval)
-        group.has_flushed = True
-        alerts = sort_alerts(list(group.alerts.values()))
-        resolved_alerts = [a for a in alerts if a.resolved(now)]
-        firing_alerts = [a for a in alerts if not a.resolved(now)]
-        firing = frozenset(a.fingerprint for a in firing_alerts)
-        resolved = frozenset(a.fingerprint for a in resolved_alerts)
-        queued = 0
-        ok = True
-        for index, notifier in self._integrations(route.receiver):
-            key = NflogKey(group.key, route.receiver, notifier.channel, index)
-            try:
-                entry = self._store.nflog_entry(key, now)
-                reason = needs_update(
-                    entry, firing, resolved, now, route.repeat_interval, notifier.send_resolved
-                )
-                if reason is NotifyReason.NONE:
-                    continue
-                new_entry = log_entry(key, firing, resolved, now, route.repeat_interval)
-                if not notifier.send_resolved and not firing:
-                    # Nothing to send, but the log must stop listing the alerts as firing.
-                    self._store.save_nflog(new_entry)
-                    continue
-                sent = alerts if notifier.send_resolved else firing_alerts
-                known = entry.firing if entry is not None else frozenset()
-                new_starts = [
-                    a.starts_at
-                    for a in firing_alerts
-                    if a.fingerprint not in known and a.starts_at is not None
-                ]
-                payload = build_payload(
-                    receiver=route.receiver,
-                    group_key=group.key,
-                    group_labels=group.labels,
-                    alerts=sent,
-                    external_url=self._external_url,
-                    now=now,
-                )
-                row_id = self._store.enqueue(
-                    new_entry,
-                    NewNotification(
-                        receiver=route.receiver,
-                        channel=notifier.channel,
-                        integration=index,
-                        group_key=group.key,
-                        payload=payload,
-                        created_at=now,
-                        first_firing_at=min(new_starts, default=None),
-                    ),
-                )
-            except StoreError as exc:
-                ok = False
-                log.error("flush of group %s for %s failed: %s", group.key, notifier.channel, exc)
-                continue
-            queued += 1
-            log.info(
-                "queued notification %d for receiver %r %s[%d] (%s): group %s, "
-                "%d firing, %d resolved",
-                row_id,
-                route.receiver,
-                notifier.channel,
-                index,
-                reason.value,
-                group.key,
-                len(firing),
-                len(resolved) if notifier.send_resolved else 0,
-            )
-        if ok:
-            # No await since the snapshot, so these are the very alerts just handled.
-            for alert in resolved_alerts:
-                del group.alerts[alert.fingerprint]
-                self._held[alert.fingerprint] -= 1
-                if self._held[alert.fingerprint] <= 0:
-                    del self._held[alert.fingerprint]
-            if not group.alerts:
-                del self._groups[(route.id, group.labels)]
-        return queued
-
-    def _prune_nflog(self, now: datetime) -> None:
-        if self._next_gc is not None and now < self._next_gc:
-            return
-        self._next_gc = now + _NFLOG_GC_INTERVAL
-        try:
-            self._store.delete_expired_nflog(now)
-        except StoreError as exc:
-            log.error("could not prune the notification log: %s", exc)

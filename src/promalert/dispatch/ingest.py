@@ -29,6 +29,8 @@ from promalert.store import Store, StoredAlert
 
 log = logging.getLogger(__name__)
 
+_GAUGE_INTERVAL = timedelta(seconds=1)
+
 RULES_SOURCE = "rules"
 """The source name the rule engine uses; its alerts never get a resolve timeout."""
 
@@ -103,6 +105,7 @@ class AlertIngest:
         self._retention = timedelta(seconds=resolved_retention)
         self._gc_interval = gc_interval
         self._alerts: dict[str, StoredAlert] = {}
+        self._gauge_due: datetime | None = None
         # Fingerprints whose latest state is not yet in the store (a write failed).
         self._dirty: set[str] = set()
         for stored in store.load_alerts():
@@ -111,6 +114,7 @@ class AlertIngest:
         if self._alerts:
             log.info("restored %d alerts from the store", len(self._alerts))
         self._update_gauge(clock.now())
+        self._gauge_due = None  # the first put refreshes it
 
     def alerts(self) -> list[Alert]:
         """Every alert known, firing or resolved (not yet garbage-collected)."""
@@ -120,6 +124,7 @@ class AlertIngest:
         """Merge new or updated alerts, persist the changed ones, and dispatch them all."""
         now = self._clock.now()
         received = self._metrics.alerts_received.labels(source=source)
+        routed: list[Alert] = []
         for incoming in alerts:
             received.inc()
             if (
@@ -142,9 +147,13 @@ class AlertIngest:
             self._alerts[fp] = stored
             # Like Alertmanager, every received alert reaches its groups, changed or not:
             # a group needs the newest copy to decide about it at its next flush.
-            self._dispatcher.insert(stored.alert)
+            routed.append(stored.alert)
+        self._dispatcher.insert_many(routed)
         self._persist()
-        self._update_gauge(now)
+        if self._gauge_due is None or now >= self._gauge_due:
+            # Counting every alert on every put would make bursts quadratic; once a
+            # second is as fresh as any scrape needs.
+            self._update_gauge(now)
 
     def _normalize(self, alert: Alert, source: str, now: datetime) -> StoredAlert:
         """Fill in the times the way Alertmanager's API does."""
@@ -201,6 +210,7 @@ class AlertIngest:
             self.gc()
 
     def _update_gauge(self, now: datetime) -> None:
+        self._gauge_due = now + _GAUGE_INTERVAL
         resolved = sum(1 for s in self._alerts.values() if s.alert.resolved(now))
         self._metrics.alerts.labels(state="firing").set(len(self._alerts) - resolved)
         self._metrics.alerts.labels(state="resolved").set(resolved)

@@ -7,9 +7,10 @@ interval, send_resolved), mirroring Alertmanager's ``DedupStage.needsUpdate``.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from promalert.store import NflogEntry, NflogKey
+from promalert.store import NflogEntry, NflogKey, Store
 
 # Alertmanager keeps notification-log entries for --data.retention (120h). An entry must
 # also outlive the repeat interval, or a long repeat_interval would re-notify at expiry.
@@ -61,3 +62,34 @@ def log_entry(
     """The entry recording that ``key`` was told about ``firing`` and ``resolved`` at ``now``."""
     keep = max(NFLOG_RETENTION, 2 * repeat_interval)
     return NflogEntry(key, firing, resolved, now, now + timedelta(seconds=keep))
+
+
+class NotificationLog:
+    """The notification log in memory, loaded from the store once.
+
+    Entries are written to the store by the dispatcher (with the outbox rows they go
+    with) and recorded here only after that commit, so memory never runs ahead of disk.
+    """
+
+    def __init__(self, store: Store, now: datetime) -> None:
+        """Load every unexpired entry."""
+        self._store = store
+        self._entries: dict[NflogKey, NflogEntry] = {e.key: e for e in store.load_nflog(now)}
+
+    def get(self, key: NflogKey, now: datetime) -> NflogEntry | None:
+        """The unexpired entry for ``key``, or None."""
+        entry = self._entries.get(key)
+        if entry is None or entry.expires_at <= now:
+            return None
+        return entry
+
+    def record(self, entries: Iterable[NflogEntry]) -> None:
+        """Remember entries that were just committed to the store."""
+        for entry in entries:
+            self._entries[entry.key] = entry
+
+    def prune(self, now: datetime) -> None:
+        """Forget expired entries, here and in the store (raises StoreError)."""
+        self._store.delete_expired_nflog(now)
+        for key in [k for k, e in self._entries.items() if e.expires_at <= now]:
+            del self._entries[key]

@@ -15,14 +15,39 @@ from promalert.errors import NotifyError
 FAILURE_REASONS: tuple[str, ...] = (
     "timeout",
     "connection",
+    "tls",
+    "auth",
     "http_4xx",
     "http_5xx",
     "rate_limited",
     "provider_error",
+    "rejected",
     "template",
+    "config",
     "other",
 )
-"""The closed set of failure reasons; used as the ``reason`` metric label."""
+"""The closed set of failure reasons; used as the ``reason`` metric label.
+
+``timeout``/``connection``/``tls``: the provider could not be reached safely;
+``auth``: credentials refused (HTTP 401/403, SMTP 535, a provider's auth error code);
+``http_4xx``/``http_5xx``: any other HTTP error status; ``rate_limited``: HTTP 429 or a
+provider's rate-limit code; ``provider_error``: the provider answered with its own error
+code (WeCom/DingTalk ``errcode``, Twilio ``code``, Telegram ``ok: false``);
+``rejected``: the provider refused the message or its recipients (SMTP 5xx);
+``template``: the message could not be built; ``config``: the integration is no longer
+configured; ``other``: anything else.
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What a provider said about an accepted message: its ids, for delivery callbacks.
+
+    ``provider_ids`` pairs each provider message id (Twilio's ``SM...``/``CA...`` sid)
+    with the recipient it went to.
+    """
+
+    provider_ids: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +74,11 @@ class Notifier(Protocol):
         """Whether resolved alerts are sent to this integration."""
         ...
 
-    async def notify(self, message: Message) -> None:
-        """Make one delivery attempt; raise NotifyError(retryable=..., reason=...) on failure."""
+    async def notify(self, message: Message) -> Receipt | None:
+        """Make one delivery attempt; raise NotifyError(retryable=..., reason=...) on failure.
+
+        Channels whose provider reports delivery later return a Receipt with its ids.
+        """
         ...
 
 
@@ -62,8 +90,12 @@ def integration_name(channel: str, receiver: str, index: int) -> str:
     return f"{channel}[{index}] of receiver {receiver!r}"
 
 
-def notify_error(name: str, problem: str, *, retryable: bool, reason: str) -> NotifyError:
+def notify_error(
+    name: str, problem: str, *, retryable: bool, reason: str, retry_after: float | None = None
+) -> NotifyError:
     """A NotifyError whose message starts with the integration's name."""
     if reason not in FAILURE_REASONS:
         reason = "other"
-    return NotifyError(f"{name}: {problem}", retryable=retryable, reason=reason)
+    return NotifyError(
+        f"{name}: {problem}", retryable=retryable, reason=reason, retry_after=retry_after
+    )

@@ -4,6 +4,11 @@ Rows are delivered at least once: a row is marked sent only after its notifier r
 so rows left pending by a crash or restart go out when the next worker starts. Each
 lane (group key + integration) is delivered in order, one row at a time; different lanes
 are delivered in parallel, at most ``concurrency`` sends at once.
+
+Per integration (its :class:`~promalert.notify.policy.DeliveryPolicy`): retries back off
+exponentially with jitter, a provider's ``Retry-After`` wins over the backoff, and
+non-retryable errors fail at once; rate limits delay a send (never drop it); digests
+hold low-priority rows and send them as one message (:mod:`promalert.notify.digest`).
 """
 
 from __future__ import annotations
@@ -12,32 +17,27 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from promalert.clock import Clock
 from promalert.errors import NotifyError, StoreError
 from promalert.metrics import Metrics
-from promalert.notify.base import FAILURE_REASONS, Message, Notifier
+from promalert.notify.base import FAILURE_REASONS, Message, Notifier, Receipt
+from promalert.notify.digest import DIGEST_GROUP_KEY, digestible, merge, window_end
+from promalert.notify.policy import DeliveryPolicy, Limit, RetryPolicy, retry_delay
+from promalert.notify.ratelimit import RateLimiter
 from promalert.store import Lane, OutboxRow, Store
+
+__all__ = ["DeliveryWorker", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
 _MAX_SLEEP = 60.0
 _MIN_SLEEP = 0.01
+_COALESCE = 0.02
 _PRUNE_INTERVAL = timedelta(hours=1)
-
-
-def retry_delay(
-    attempts: int, jitter: float, *, base: float = 1.0, factor: float = 2.0, cap: float = 300.0
-) -> float:
-    """Seconds to wait after the ``attempts``-th failed attempt (exponential, ±20% jitter).
-
-    ``jitter`` is a number in [0, 1); spreading retries keeps many failed deliveries to
-    one endpoint from hammering it in lockstep.
-    """
-    raw = base * factor ** min(max(attempts - 1, 0), 64)
-    return min(cap, raw * (0.8 + 0.4 * jitter))
+Integration = tuple[str, int]
 
 
 class DeliveryWorker:
@@ -46,10 +46,11 @@ class DeliveryWorker:
     def __init__(
         self,
         store: Store,
-        notifiers: Mapping[tuple[str, int], Notifier],
+        notifiers: Mapping[Integration, Notifier],
         clock: Clock,
         metrics: Metrics,
         *,
+        policies: Mapping[Integration, DeliveryPolicy] | None = None,
         concurrency: int = 8,
         base_delay: float = 1.0,
         factor: float = 2.0,
@@ -58,31 +59,41 @@ class DeliveryWorker:
         retention: float = 7 * 86400.0,
         rng: random.Random | None = None,
     ) -> None:
-        """``notifiers`` maps (receiver name, integration index) to its notifier.
+        """``notifiers`` and ``policies`` map (receiver name, integration index) to each.
 
-        A row still failing ``max_age`` seconds after it was queued is given up
-        (status ``failed``); sent and failed rows are deleted after ``retention``.
+        The retry keywords are the policy of integrations whose config sets no ``retry``.
+        A row still failing ``max_age`` seconds after it was queued is given up (status
+        ``failed``); sent and failed rows are deleted after ``retention`` seconds.
         """
         self._store = store
         self._notifiers = dict(notifiers)
+        self._policies = dict(policies or {})
         self._clock = clock
         self._metrics = metrics
         self._slots = asyncio.Semaphore(concurrency)
-        self._base, self._factor, self._cap = base_delay, factor, max_delay
-        self._max_age = max_age
+        self._default_retry = RetryPolicy(0, base_delay, factor, max_delay, max_age)
         self._retention = timedelta(seconds=retention)
         self._rng = rng or random.Random()
+        self._limiter = RateLimiter()
         self._lanes: dict[Lane, asyncio.Task[None]] = {}
+        self._digest_locks: dict[Integration, asyncio.Lock] = {}
         self._wake = asyncio.Event()
+        # When the run loop will look at the outbox again by itself (None: not sleeping).
+        self._planned_wake: datetime | None = None
         self._next_prune: datetime | None = None
 
     def wake(self) -> None:
         """Look at the outbox now (the dispatcher calls this after queueing)."""
         self._wake.set()
 
-    def reload(self, notifiers: Mapping[tuple[str, int], Notifier]) -> None:
+    def reload(
+        self,
+        notifiers: Mapping[Integration, Notifier],
+        policies: Mapping[Integration, DeliveryPolicy] | None = None,
+    ) -> None:
         """Use new notifiers from the next attempt on; sends in flight finish on the old."""
         self._notifiers = dict(notifiers)
+        self._policies = dict(policies or {})
         self._wake.set()
 
     async def run_due(self) -> None:
@@ -108,8 +119,12 @@ class DeliveryWorker:
                     log.error("cannot read the outbox: %s", exc)
                 delay = _MAX_SLEEP
                 if next_due is not None:
-                    delay = min(delay, (next_due - now).total_seconds())
-                await self._sleep_or_wake(max(delay, _MIN_SLEEP))
+                    # A little slack lets one scan start the retries that fall due together.
+                    delay = min(delay, (next_due - now).total_seconds() + _COALESCE)
+                delay = max(delay, _MIN_SLEEP)
+                self._planned_wake = now + timedelta(seconds=delay)
+                await self._sleep_or_wake(delay)
+                self._planned_wake = None
         finally:
             lanes = list(self._lanes.values())
             for task in lanes:
@@ -118,7 +133,9 @@ class DeliveryWorker:
 
     def prune(self, now: datetime) -> int:
         """Delete sent and failed rows older than the retention; return how many."""
-        return self._store.delete_finished_outbox(now - self._retention)
+        deleted = self._store.delete_finished_outbox(now - self._retention)
+        self._store.delete_orphan_deliveries()
+        return deleted
 
     def _maybe_prune(self, now: datetime) -> None:
         if self._next_prune is None or now >= self._next_prune:
@@ -162,10 +179,48 @@ class DeliveryWorker:
             log.error("outbox lane of receiver %r stopped: %s", lane[1], exc)
         finally:
             self._lanes.pop(lane, None)
-            self._wake.set()
+            # Only a lane left with a row due before the loop's planned wake-up needs the
+            # loop to look again; waking after every drained lane (or every retry) made
+            # delivery quadratic in the backlog.
+            try:
+                head = self._store.outbox_head(lane)
+                waiting = head is not None and (
+                    self._planned_wake is None or head.next_attempt_at < self._planned_wake
+                )
+            except StoreError:
+                waiting = True
+            if waiting:
+                self._wake.set()
+
+    def _policy(self, row: OutboxRow) -> DeliveryPolicy:
+        return self._policies.get((row.receiver, row.integration)) or DeliveryPolicy()
+
+    def _limits(self, row: OutboxRow, policy: DeliveryPolicy) -> list[tuple[Hashable, Limit]]:
+        limits: list[tuple[Hashable, Limit]] = []
+        if policy.rate_limit is not None:
+            limits.append((("integration", row.receiver, row.integration), policy.rate_limit))
+        if policy.recipient_limit is not None:
+            limit = policy.recipient_limit
+            limits += [(("recipient", row.channel, r), limit) for r in policy.recipients]
+        return limits
+
+    def _rate_limited(self, rows: Sequence[OutboxRow], policy: DeliveryPolicy) -> bool:
+        """Defer ``rows`` and return True when a rate limit says the send must wait."""
+        limits = self._limits(rows[0], policy)
+        if not limits:
+            return False
+        now = self._clock.now()
+        wait = self._limiter.wait(limits, now)
+        if wait <= 0:
+            self._limiter.record(limits, now)
+            return False
+        self._store.defer([r.id for r in rows], now + timedelta(seconds=wait))
+        self._metrics.notifications_rate_limited.labels(channel=rows[0].channel).inc()
+        log.info("notification %d waits %.1fs for its rate limit", rows[0].id, wait)
+        return True
 
     async def _attempt(self, row: OutboxRow) -> None:
-        """Send one row once and record the outcome."""
+        """Send one row (or the digest it belongs to) once and record the outcome."""
         notifier = self._notifiers.get((row.receiver, row.integration))
         if notifier is None or notifier.channel != row.channel:
             log.error(
@@ -175,39 +230,77 @@ class DeliveryWorker:
                 row.channel,
                 row.integration,
             )
-            self._store.mark_failed(row.id, row.attempts, "integration no longer configured")
+            self._store.record_failure(
+                row.id, row.attempts, "integration no longer configured", "config", None
+            )
             return
-        channel, receiver = row.channel, row.receiver
-        if row.attempts > 0:
+        policy = self._policy(row)
+        if policy.digest is not None and digestible(row.payload, policy.digest.priorities):
+            await self._attempt_digest(row, notifier, policy)
+            return
+        if self._rate_limited([row], policy):
+            return
+        message = Message(row.receiver, row.group_key, row.payload, row.id)
+        await self._send(notifier, policy, [row], message)
+
+    async def _attempt_digest(
+        self, row: OutboxRow, notifier: Notifier, policy: DeliveryPolicy
+    ) -> None:
+        """Hold ``row`` until its digest window ends, then send every held row at once."""
+        assert policy.digest is not None
+        key = (row.receiver, row.integration)
+        async with self._digest_locks.setdefault(key, asyncio.Lock()):
+            head = self._store.outbox_head(row.lane)
+            if head is None or head.id != row.id:
+                return  # another lane's digest just sent it
+            held = [
+                r
+                for r in self._store.outbox_heads()
+                if (r.receiver, r.integration, r.channel)
+                == (row.receiver, row.integration, row.channel)
+                and digestible(r.payload, policy.digest.priorities)
+            ]
+            now = self._clock.now()
+            end = window_end(row.created_at, policy.digest.interval)
+            if now < end and len(held) < policy.digest.max_size:
+                self._store.defer([row.id], end)
+                return
+            batch = [row, *(r for r in held if r.id != row.id)][: policy.digest.max_size]
+            if self._rate_limited(batch, policy):
+                return
+            batch.sort(key=lambda r: r.id)
+            message = Message(row.receiver, DIGEST_GROUP_KEY, merge(batch), row.id)
+            await self._send(notifier, policy, batch, message)
+
+    async def _send(
+        self,
+        notifier: Notifier,
+        policy: DeliveryPolicy,
+        rows: Sequence[OutboxRow],
+        message: Message,
+    ) -> None:
+        """One attempt for ``message``, which delivers ``rows``; record it on every row."""
+        first = rows[0]
+        channel, receiver = first.channel, first.receiver
+        if first.attempts > 0:
             self._metrics.notification_retries.labels(channel=channel).inc()
-        attempts = row.attempts + 1
         started = time.perf_counter()  # real elapsed time for the metric, not logic
+        receipt: Receipt | None = None
         try:
-            await notifier.notify(Message(receiver, row.group_key, row.payload, row.id))
+            receipt = await notifier.notify(message)
         except NotifyError as exc:
-            error, retryable, reason = str(exc), exc.retryable, exc.reason
+            error, retryable, reason, retry_after = (
+                str(exc),
+                exc.retryable,
+                exc.reason,
+                exc.retry_after,
+            )
         except Exception as exc:  # a notifier bug must not stop other deliveries
             # Only the type: the message of an unexpected error might quote a secret.
             error = f"{channel} notifier of receiver {receiver!r}: {type(exc).__name__}"
-            retryable, reason = True, "other"
+            retryable, reason, retry_after = True, "other", None
         else:
-            self._metrics.notification_latency.labels(channel=channel).observe(
-                time.perf_counter() - started
-            )
-            now = self._clock.now()
-            self._store.mark_sent(row.id, attempts, now)
-            self._metrics.notifications.labels(channel=channel, receiver=receiver).inc()
-            if row.first_firing_at is not None:
-                delay = (now - row.first_firing_at).total_seconds()
-                self._metrics.notification_delay.labels(channel=channel).observe(max(delay, 0.0))
-            log.info(
-                "delivered notification %d to receiver %r %s[%d] (attempt %d)",
-                row.id,
-                receiver,
-                channel,
-                row.integration,
-                attempts,
-            )
+            self._delivered(rows, receipt, time.perf_counter() - started)
             return
         self._metrics.notification_latency.labels(channel=channel).observe(
             time.perf_counter() - started
@@ -217,24 +310,50 @@ class DeliveryWorker:
         self._metrics.notifications_failed.labels(
             channel=channel, receiver=receiver, reason=reason
         ).inc()
+        retry = policy.retry or self._default_retry
         now = self._clock.now()
-        age = (now - row.created_at).total_seconds()
-        if retryable and age < self._max_age:
-            wait = retry_delay(
-                attempts, self._rng.random(), base=self._base, factor=self._factor, cap=self._cap
-            )
-            self._store.mark_retry(row.id, attempts, now + timedelta(seconds=wait), error)
-            log.warning(
-                "notification %d failed (attempt %d, retry in %.1fs): %s",
+        for row in rows:
+            attempts = row.attempts + 1
+            age = (now - row.created_at).total_seconds()
+            if retryable and not retry.gives_up(attempts, age):
+                wait = retry.delay(attempts, self._rng.random())
+                if retry_after is not None:
+                    wait = retry_after  # the provider said when; earlier would be refused
+                self._store.record_failure(
+                    row.id, attempts, error, reason, now + timedelta(seconds=wait)
+                )
+                log.warning(
+                    "notification %d failed (attempt %d, retry in %.1fs): %s",
+                    row.id,
+                    attempts,
+                    wait,
+                    error,
+                )
+                continue
+            self._store.record_failure(row.id, attempts, error, reason, None)
+            why = "not retryable" if not retryable else f"still failing after {attempts} attempts"
+            log.error("gave up notification %d (%s): %s", row.id, why, error)
+
+    def _delivered(self, rows: Sequence[OutboxRow], receipt: Receipt | None, took: float) -> None:
+        channel = rows[0].channel
+        self._metrics.notification_latency.labels(channel=channel).observe(took)
+        now = self._clock.now()
+        for row in rows:
+            self._store.mark_sent(row.id, row.attempts + 1, now)
+            self._metrics.notifications.labels(channel=channel, receiver=row.receiver).inc()
+            if row.first_firing_at is not None:
+                delay = (now - row.first_firing_at).total_seconds()
+                self._metrics.notification_delay.labels(channel=channel).observe(max(delay, 0.0))
+            log.info(
+                "delivered notification %d to receiver %r %s[%d] (attempt %d)",
                 row.id,
-                attempts,
-                wait,
-                error,
+                row.receiver,
+                channel,
+                row.integration,
+                row.attempts + 1,
             )
-            return
-        self._store.mark_failed(row.id, attempts, error)
-        why = "not retryable" if not retryable else f"still failing after {age:.0f}s"
-        log.error("gave up notification %d (%s): %s", row.id, why, error)
+        if receipt is not None and receipt.provider_ids:
+            self._store.record_receipt(rows[0].id, channel, receipt.provider_ids, now)
 
     def _refresh_gauge(self) -> None:
         try:

@@ -3,6 +3,8 @@
 The URL is a secret (Alertmanager has ``url_file`` for it: tokens often live in the
 path or query), so no error message or log line here ever contains it; neither do the
 HMAC secret or custom header values. Errors name the integration and the status only.
+With ``template`` set, the body is that template's ``body`` block instead of the
+payload (for endpoints that want their own JSON); the signature covers it the same way.
 """
 
 from __future__ import annotations
@@ -10,15 +12,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-from http import HTTPStatus
 
 import aiohttp
 
-from promalert import __version__
 from promalert.config.receivers import WebhookConfig
-from promalert.errors import NotifyError
-from promalert.notify.base import Message, integration_name, notify_error
+from promalert.notify.base import Message
+from promalert.notify.channel import ChannelContext, TemplatedChannel
 from promalert.notify.payload import truncate_payload
 
 SIGNATURE_HEADER = "X-Promalert-Signature"
@@ -30,91 +29,42 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def _status_text(status: int) -> str:
-    # The server's own reason phrase could echo anything; use the standard one.
-    try:
-        return f"HTTP {status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"HTTP {status}"
-
-
-class WebhookNotifier:
+class WebhookNotifier(TemplatedChannel):
     """One ``webhook_configs`` entry of a receiver."""
 
     channel = "webhook"
 
     def __init__(
-        self, config: WebhookConfig, session: aiohttp.ClientSession, receiver: str, index: int
+        self,
+        config: WebhookConfig,
+        session: aiohttp.ClientSession | ChannelContext,
+        receiver: str,
+        index: int,
     ) -> None:
         """``index`` is the position among the receiver's webhook configs."""
+        context = session if isinstance(session, ChannelContext) else ChannelContext(session)
+        self._url = config.url.get_secret_value()
+        hmac_secret = config.hmac_secret.get_secret_value() if config.hmac_secret else ""
+        self._headers = {k: v.get_secret_value() for k, v in config.headers.items()}
+        secrets = [self._url, hmac_secret, *self._headers.values()]
+        super().__init__(config, context, receiver, index, secrets=secrets)
         self._config = config
-        self._session = session
-        self.name = integration_name(self.channel, receiver, index)
-
-    @property
-    def send_resolved(self) -> bool:
-        """Whether resolved alerts are sent."""
-        return self._config.send_resolved
+        self._hmac_secret = hmac_secret
 
     def body(self, message: Message) -> bytes:
         """The exact bytes POSTed for ``message`` (after ``max_alerts`` truncation)."""
         payload = truncate_payload(message.payload, self._config.max_alerts)
+        if self._config.template is not None:
+            truncated = Message(message.receiver, message.group_key, payload, message.id)
+            return self.render(truncated)[1]["body"].encode()
         # Compact JSON ending in a newline, as Go's json.Encoder writes it.
         return (json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
     async def notify(self, message: Message) -> None:
         """POST the payload once; raise NotifyError saying whether to retry."""
         body = self.body(message)
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": f"promalert/{__version__}",
-            **self._config.headers,
-        }
-        if self._config.hmac_secret is not None:
-            headers[SIGNATURE_HEADER] = sign(self._config.hmac_secret.get_secret_value(), body)
-        timeout = aiohttp.ClientTimeout(total=self._config.timeout)
-        try:
-            async with self._session.post(
-                self._config.url.get_secret_value(), data=body, headers=headers, timeout=timeout
-            ) as response:
-                await response.read()
-                status = response.status
-        except TimeoutError:
-            raise self._error(
-                f"no answer within {self._config.timeout:g}s", retryable=True, reason="timeout"
-            ) from None
-        except aiohttp.ClientConnectionError as exc:
-            raise self._error(
-                _connection_problem(exc), retryable=True, reason="connection"
-            ) from None
-        except aiohttp.InvalidURL:
-            raise self._error("invalid url", retryable=False, reason="other") from None
-        except aiohttp.ClientError as exc:
-            # Deliberately only the type: aiohttp messages often include the URL.
-            raise self._error(
-                f"request failed ({type(exc).__name__})", retryable=True, reason="other"
-            ) from None
-        if 200 <= status < 300:
-            return
-        if status == 429:
-            raise self._error(_status_text(status), retryable=True, reason="rate_limited")
-        if status >= 500:
-            raise self._error(_status_text(status), retryable=True, reason="http_5xx")
-        if 400 <= status < 500:
-            raise self._error(_status_text(status), retryable=False, reason="http_4xx")
-        raise self._error(_status_text(status), retryable=False, reason="other")
-
-    def _error(self, problem: str, *, retryable: bool, reason: str) -> NotifyError:
-        return notify_error(self.name, problem, retryable=retryable, reason=reason)
-
-
-def _connection_problem(exc: aiohttp.ClientConnectionError) -> str:
-    """Describe a connection failure without the host, path or query."""
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "server closed the connection"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        # Not the exception's text: it quotes the host and port.
-        code = exc.os_error.errno
-        reason = os.strerror(code) if code else type(exc.os_error).__name__
-        return f"cannot connect: {reason}"
-    return f"connection failed ({type(exc).__name__})"
+        headers = {"Content-Type": "application/json", **self._headers}
+        if self._hmac_secret:
+            headers[SIGNATURE_HEADER] = sign(self._hmac_secret, body)
+        response = await self._http.post(self._url, data=body, headers=headers)
+        self._http.check(response)

@@ -15,13 +15,13 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from promalert.clock import Clock
-from promalert.datasource.prometheus import QueryResult
+from promalert.datasource.prometheus import QueryResult, RangeResult
 from promalert.errors import DatasourceError, DatasourceUnavailable, StoreError
 from promalert.metrics import Metrics
 from promalert.model import Alert, Labels
@@ -31,6 +31,7 @@ from promalert.rules.spec import RecordingRule, RuleGroup
 from promalert.rules.state import AlertState, load_alerts
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SOURCE = "rules"
 """The ``source`` rule alerts are put to the sink with."""
@@ -48,6 +49,12 @@ class Datasource(Protocol):
 
     async def query(self, expr: str, at: datetime) -> QueryResult:
         """Evaluate ``expr`` at ``at``; raise DatasourceUnavailable or QueryError."""
+        ...
+
+    async def query_range(
+        self, expr: str, start: datetime, end: datetime, step: float
+    ) -> RangeResult:
+        """Evaluate ``expr`` over [start, end] every ``step`` seconds (anomaly, trend)."""
         ...
 
 
@@ -300,9 +307,14 @@ class RuleEngine:
         async def query(expr: str) -> QueryResult:
             return await self._query(expr, at)
 
+        async def query_range(
+            expr: str, start: datetime, end: datetime, step: float
+        ) -> RangeResult:
+            return await self._query_range(expr, start, end, step, at)
+
         async def evaluate(runner: RuleRunner) -> None:
             async with g.semaphore:
-                out, save = await runner.evaluate(at, query, self._firing_of)
+                out, save = await runner.evaluate(at, query, self._firing_of, query_range)
             sends.extend(out)
             if save:
                 dirty.append(runner)
@@ -327,8 +339,20 @@ class RuleEngine:
         g.iterations.inc()
 
     async def _query(self, expr: str, at: datetime) -> QueryResult:
+        result = await self._watched(self._datasource.query(expr, at), at)
+        if result.warnings:
+            log.debug("query %r: warnings: %s", expr, "; ".join(result.warnings))
+        return result
+
+    async def _query_range(
+        self, expr: str, start: datetime, end: datetime, step: float, at: datetime
+    ) -> RangeResult:
+        return await self._watched(self._datasource.query_range(expr, start, end, step), at)
+
+    async def _watched(self, call: Awaitable[_T], at: datetime) -> _T:
+        """Await a datasource call, recording whether the datasource answered."""
         try:
-            result = await self._datasource.query(expr, at)
+            result = await call
         except DatasourceUnavailable as exc:
             self._watch.failed(at, str(exc))
             self._metrics.datasource_up.set(0)
@@ -339,8 +363,6 @@ class RuleEngine:
             raise
         self._watch.answered()
         self._metrics.datasource_up.set(1)
-        if result.warnings:
-            log.debug("query %r: warnings: %s", expr, "; ".join(result.warnings))
         return result
 
     def _firing_of(self, name: str) -> Iterable[Labels]:

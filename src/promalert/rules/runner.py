@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote_plus
 
-from promalert.datasource.prometheus import QueryResult
+from promalert.datasource.prometheus import QueryResult, RangeResult
 from promalert.errors import DatasourceError, RuleEvaluationError
 from promalert.metrics import Metrics
 from promalert.model import Alert, Labels
@@ -30,6 +30,7 @@ from promalert.rules.status import rule_status_entry
 log = logging.getLogger(__name__)
 
 Query = Callable[[str], Awaitable[QueryResult]]
+RangeQuery = Callable[[str, datetime, datetime, float], Awaitable[RangeResult]]
 FiringOf = Callable[[str], Iterable[Labels]]
 
 
@@ -63,6 +64,7 @@ class RuleRunner:
         )
         self._evaluations = metrics.rule_evaluations.labels(group=group.name, rule=rule.alert)
         self._failures = metrics.rule_evaluation_failures.labels(group=group.name, rule=rule.alert)
+        self._metrics = metrics
         self.alerts: dict[Key, AlertEntry] = {}
         self.pending = 0
         # Label sets of firing alerts, kept only when composite rules read this name.
@@ -75,7 +77,11 @@ class RuleRunner:
         self._extra: dict[str, Any] | None = None
 
     async def evaluate(
-        self, at: datetime, query: Query, firing_of: FiringOf
+        self,
+        at: datetime,
+        query: Query,
+        firing_of: FiringOf,
+        query_range: RangeQuery | None = None,
     ) -> tuple[list[Alert], bool]:
         """Evaluate at ``at``; return the alerts to send and whether to save the state.
 
@@ -86,7 +92,8 @@ class RuleRunner:
         self._evaluations.inc()
         self.last_evaluation = at
         try:
-            candidates = await self.evaluator.evaluate(EvalInput(at, query, self.alerts, firing_of))
+            inp = EvalInput(at, query, self.alerts, firing_of, query_range, self._metrics)
+            candidates = await self.evaluator.evaluate(inp)
             result = step(
                 self.alerts, candidates, at, self.timing, self.evaluator.labeler.annotations
             )

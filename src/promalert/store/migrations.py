@@ -62,6 +62,27 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # 2: silences, one JSON document each; ends_at lets expired ones be pruned.
+    """
+    CREATE TABLE silences (
+        id      TEXT PRIMARY KEY,
+        data    TEXT NOT NULL,
+        ends_at TEXT NOT NULL
+    );
+    """,
+    # 3: delivery log: why an attempt failed, and what providers report after sending.
+    """
+    ALTER TABLE outbox ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+    CREATE TABLE deliveries (
+        provider_id TEXT PRIMARY KEY,
+        outbox_id   INTEGER NOT NULL,
+        channel     TEXT NOT NULL,
+        recipient   TEXT NOT NULL DEFAULT '',
+        status      TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE INDEX deliveries_by_outbox ON deliveries (outbox_id);
+    """,
 )
 
 

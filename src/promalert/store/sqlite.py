@@ -20,13 +20,13 @@ from typing import Any
 
 from promalert.errors import StoreError
 from promalert.model import Alert, Labels
+from promalert.store.checkpoint import Checkpointer
+from promalert.store.deliveries import DeliveryLog
 from promalert.store.migrations import migrate
+from promalert.store.outbox import OutboxStore, write_nflog
 from promalert.store.records import (
-    Lane,
-    NewNotification,
     NflogEntry,
     NflogKey,
-    OutboxRow,
     StoredAlert,
     decode_time,
     encode_time,
@@ -35,19 +35,16 @@ from promalert.store.records import (
 
 log = logging.getLogger(__name__)
 
-_OUTBOX_COLUMNS = (
-    "id, created_at, receiver, channel, integration, group_key, payload, status, attempts, "
-    "next_attempt_at, last_error, sent_at, first_firing_at"
-)
 
-
-class Store:
+class Store(OutboxStore, DeliveryLog):
     """promalert's durable state in one SQLite file."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         """Wrap an open, migrated connection; use :meth:`open`."""
         self._conn = conn
         self.path = path
+        self._init_outbox()
+        self._checkpointer = Checkpointer(path)
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -65,6 +62,8 @@ class Store:
         try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
+            # Checkpoints run on a background thread (store/checkpoint.py), never in a commit.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute("PRAGMA busy_timeout=5000")
             migrate(conn, str(path))
         except sqlite3.Error as exc:
@@ -76,11 +75,16 @@ class Store:
         return cls(conn, path)
 
     def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
+        """Write what is still deferred, stop checkpointing and close the connection."""
+        try:
+            self.flush_deferred()
+        except StoreError as exc:
+            log.error("could not write the last delivery marks: %s", exc)
+        self._checkpointer.stop()
+        self._conn.close()  # the last connection to close checkpoints the rest
 
     @contextmanager
-    def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _raw_tx(self, what: str) -> Iterator[sqlite3.Connection]:
         """One write transaction; sqlite errors become StoreError naming ``what``."""
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -94,6 +98,7 @@ class Store:
             raise StoreError(f"store {self.path}: {what} failed: {exc}") from exc
 
     def _read(self, what: str, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        self.flush_deferred()
         try:
             return list(self._conn.execute(sql, args).fetchall())
         except sqlite3.Error as exc:
@@ -213,36 +218,32 @@ class Store:
     def save_nflog(self, entry: NflogEntry) -> None:
         """Record what an integration was told, without a notification to send."""
         with self._tx("writing the notification log") as conn:
-            _write_nflog(conn, entry)
+            write_nflog(conn, entry)
 
-    def enqueue(self, entry: NflogEntry, notification: NewNotification) -> int:
-        """Write the outbox row and its notification-log entry atomically; return the row id.
-
-        Together they make a crash harmless: either both exist (the worker delivers the
-        row, and dedup will not queue it again) or neither does (the next flush does).
-        """
-        with self._tx("writing to the outbox") as conn:
-            _write_nflog(conn, entry)
-            cur = conn.execute(
-                "INSERT INTO outbox (created_at, receiver, channel, integration, group_key, "
-                "payload, status, attempts, next_attempt_at, first_firing_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                (
-                    encode_time(notification.created_at),
-                    notification.receiver,
-                    notification.channel,
-                    notification.integration,
-                    notification.group_key,
-                    json.dumps(notification.payload, ensure_ascii=False),
-                    encode_time(notification.created_at),
-                    None
-                    if notification.first_firing_at is None
-                    else encode_time(notification.first_firing_at),
-                ),
-            )
-            row_id = cur.lastrowid
-        assert row_id is not None  # an INSERT always sets it
-        return row_id
+    def load_nflog(self, now: datetime) -> list[NflogEntry]:
+        """Every unexpired notification-log entry (unreadable ones are logged and skipped)."""
+        rows = self._read(
+            "reading the notification log",
+            "SELECT group_key, receiver, channel, integration, firing, resolved, timestamp, "
+            "expires_at FROM nflog WHERE expires_at>?",
+            (encode_time(now),),
+        )
+        out: list[NflogEntry] = []
+        for row in rows:
+            key = NflogKey(str(row[0]), str(row[1]), str(row[2]), int(row[3]))
+            try:
+                out.append(
+                    NflogEntry(
+                        key,
+                        frozenset(_str_list(json.loads(row[4]))),
+                        frozenset(_str_list(json.loads(row[5]))),
+                        decode_time(row[6]),
+                        decode_time(row[7]),
+                    )
+                )
+            except (ValueError, TypeError) as exc:
+                log.warning("ignoring unreadable notification-log entry for %s: %s", key, exc)
+        return out
 
     def delete_expired_nflog(self, now: datetime) -> int:
         """Drop expired notification-log entries; return how many."""
@@ -250,114 +251,34 @@ class Store:
             cur = conn.execute("DELETE FROM nflog WHERE expires_at<=?", (encode_time(now),))
             return cur.rowcount
 
-    # -- outbox --------------------------------------------------------------------------
+    # -- silences ------------------------------------------------------------------------
 
-    def outbox_heads(self) -> list[OutboxRow]:
-        """The oldest pending row of every lane."""
-        while True:
-            rows, unreadable = self._outbox_query(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox "
-                "WHERE status='pending' GROUP BY group_key, receiver, channel, integration) "
-                "ORDER BY id"
-            )
-            if not unreadable:  # else the rows behind the failed ones are heads now
-                return rows
-
-    def outbox_head(self, lane: Lane) -> OutboxRow | None:
-        """The oldest pending row of ``lane``, or None."""
-        while True:
-            rows, unreadable = self._outbox_query(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status='pending' AND group_key=? "
-                "AND receiver=? AND channel=? AND integration=? ORDER BY id LIMIT 1",
-                lane,
-            )
-            if not unreadable:
-                return rows[0] if rows else None
-
-    def outbox_rows(self, status: str | None = None, limit: int = 1000) -> list[OutboxRow]:
-        """The newest outbox rows, optionally of one status, newest first."""
-        where, args = ("WHERE status=?", [status]) if status else ("", [])
-        rows, _ = self._outbox_query(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id DESC LIMIT ?",
-            [*args, limit],
-        )
-        return rows
-
-    def _outbox_query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[OutboxRow], int]:
-        """The readable rows, and how many unreadable ones were marked failed."""
-        out: list[OutboxRow] = []
-        unreadable = 0
-        for row in self._read("reading the outbox", sql, args):
+    def load_silences(self) -> list[dict[str, Any]]:
+        """Every stored silence as the JSON object it was saved as; bad rows are skipped."""
+        out: list[dict[str, Any]] = []
+        for row in self._read("reading silences", "SELECT id, data FROM silences"):
             try:
-                payload = json.loads(row[6])
-                if not isinstance(payload, dict):
-                    raise ValueError("payload is not a JSON object")
-                out.append(
-                    OutboxRow(
-                        id=int(row[0]),
-                        created_at=decode_time(row[1]),
-                        receiver=str(row[2]),
-                        channel=str(row[3]),
-                        integration=int(row[4]),
-                        group_key=str(row[5]),
-                        payload=payload,
-                        status=str(row[7]),
-                        attempts=int(row[8]),
-                        next_attempt_at=decode_time(row[9]),
-                        last_error=str(row[10]),
-                        sent_at=optional_time(row[11]),
-                        first_firing_at=optional_time(row[12]),
-                    )
-                )
-            except (ValueError, TypeError) as exc:
-                # A pending row that can never be read would block its lane forever.
-                log.warning("outbox row %s is unreadable (%s); marking it failed", row[0], exc)
-                self._set_status(int(row[0]), "failed", None, f"unreadable row: {exc}")
-                unreadable += 1
-        return out, unreadable
+                data = json.loads(row[1])
+            except ValueError:
+                data = None
+            if isinstance(data, dict):
+                out.append(data)
+            else:
+                log.warning("skipping unreadable stored silence %s", row[0])
+        return out
 
-    def mark_sent(self, row_id: int, attempts: int, at: datetime) -> None:
-        """Record a successful delivery."""
-        with self._tx("marking a notification sent") as conn:
+    def save_silence(self, silence_id: str, data: dict[str, Any], ends_at: datetime) -> None:
+        """Insert or replace one silence."""
+        with self._tx("saving a silence") as conn:
             conn.execute(
-                "UPDATE outbox SET status='sent', attempts=?, sent_at=?, last_error='' WHERE id=?",
-                (attempts, encode_time(at), row_id),
+                "INSERT OR REPLACE INTO silences (id, data, ends_at) VALUES (?, ?, ?)",
+                (silence_id, json.dumps(data, ensure_ascii=False), encode_time(ends_at)),
             )
 
-    def mark_retry(self, row_id: int, attempts: int, next_at: datetime, error: str) -> None:
-        """Record a failed attempt and when to try again."""
-        with self._tx("scheduling a notification retry") as conn:
-            conn.execute(
-                "UPDATE outbox SET attempts=?, next_attempt_at=?, last_error=? WHERE id=?",
-                (attempts, encode_time(next_at), error, row_id),
-            )
-
-    def mark_failed(self, row_id: int, attempts: int, error: str) -> None:
-        """Give up on a notification."""
-        self._set_status(row_id, "failed", attempts, error)
-
-    def _set_status(self, row_id: int, status: str, attempts: int | None, error: str) -> None:
-        with self._tx("updating the outbox") as conn:
-            conn.execute(
-                "UPDATE outbox SET status=?, attempts=COALESCE(?, attempts), last_error=? "
-                "WHERE id=?",
-                (status, attempts, error, row_id),
-            )
-
-    def count_pending(self) -> int:
-        """How many outbox rows wait for delivery."""
-        rows = self._read(
-            "counting the outbox", "SELECT COUNT(*) FROM outbox WHERE status='pending'"
-        )
-        return int(rows[0][0])
-
-    def delete_finished_outbox(self, before: datetime) -> int:
-        """Drop sent and failed rows created before ``before``; return how many."""
-        with self._tx("pruning the outbox") as conn:
-            cur = conn.execute(
-                "DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at<?",
-                (encode_time(before),),
-            )
+    def delete_silences_ended_before(self, before: datetime) -> int:
+        """Drop silences that ended before ``before``; return how many."""
+        with self._tx("pruning silences") as conn:
+            cur = conn.execute("DELETE FROM silences WHERE ends_at<?", (encode_time(before),))
             return cur.rowcount
 
     # -- kv ------------------------------------------------------------------------------
@@ -371,24 +292,6 @@ class Store:
         """Store ``value`` under ``key``."""
         with self._tx("writing kv") as conn:
             conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
-
-
-def _write_nflog(conn: sqlite3.Connection, entry: NflogEntry) -> None:
-    k = entry.key
-    conn.execute(
-        "INSERT OR REPLACE INTO nflog (group_key, receiver, channel, integration, firing, "
-        "resolved, timestamp, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            k.group_key,
-            k.receiver,
-            k.channel,
-            k.integration,
-            json.dumps(sorted(entry.firing)),
-            json.dumps(sorted(entry.resolved)),
-            encode_time(entry.timestamp),
-            encode_time(entry.expires_at),
-        ),
-    )
 
 
 def _str_map(value: Any) -> Mapping[str, str]:

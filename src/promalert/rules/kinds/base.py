@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from promalert.datasource.prometheus import QueryResult
+from promalert.datasource.prometheus import QueryResult, RangeResult
 from promalert.errors import RuleEvaluationError, TemplateError
+from promalert.metrics import Metrics
 from promalert.model import Labels
 from promalert.rules.spec import AlertingRule
 from promalert.rules.state import AlertEntry, Candidate, Key
@@ -29,6 +30,10 @@ class EvalInput:
     alerts: Mapping[Key, AlertEntry]
     # Label sets of the alerts currently firing for an alert name, across all groups.
     firing: Callable[[str], Iterable[Labels]]
+    # Runs a range query (expr, start, end, step seconds); None where there is none.
+    query_range: Callable[[str, datetime, datetime, float], Awaitable[RangeResult]] | None = None
+    # promalert's metrics, for kinds that export per-series values (anomaly).
+    metrics: Metrics | None = None
 
 
 class Labeler:

@@ -1,0 +1,438 @@
+"""The outbox half of the store, with an in-memory index of the pending rows.
+
+Mixed into :class:`~promalert.store.sqlite.Store`. The delivery worker asks for the
+pending heads of every lane each time it wakes, and counts the pending rows after every
+attempt; answering those from SQLite (decoding every pending payload again) made
+delivery quadratic in the backlog. So the pending rows are kept in memory, by lane:
+
+- rows written by this class (queued, sent, retried, failed, deferred) update the index
+  in step with the database;
+- any other update or deletion in the ``outbox`` table (another module, a hand edit) is
+  caught by SQLite triggers and makes the index reload from the database on its next
+  use, so it can never silently disagree with the table.
+
+``mark_sent`` is the one write per delivered notification; it is applied to the index at
+once and written to the database with the other marks of the same event-loop iteration
+in one transaction, at most 50 ms later (and before any other read or write of the
+store). A crash in between
+can only make a notification go out twice, never get lost: delivery is at least once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from promalert.store.records import (
+    Lane,
+    NewNotification,
+    NflogEntry,
+    OutboxRow,
+    decode_time,
+    encode_time,
+    optional_time,
+)
+
+log = logging.getLogger(__name__)
+
+OUTBOX_COLUMNS = (
+    "id, created_at, receiver, channel, integration, group_key, payload, status, attempts, "
+    "next_attempt_at, last_error, sent_at, first_firing_at"
+)
+_CHANGED = "promalert_outbox_changed"
+# How long "sent" marks wait to be written together. A crash loses at most this much
+# of them, and a lost mark only means the notification is sent once more.
+_MARK_DELAY = 0.05
+
+
+def _triggers(conn: sqlite3.Connection, changed: Any) -> None:
+    """Call ``changed()`` whenever a row of ``outbox`` is updated or deleted.
+
+    Rows are inserted only by :meth:`OutboxStore.write_flushes`, which indexes them, so
+    inserts need no trigger (and thousands per second do not pay for one).
+    """
+    conn.create_function(_CHANGED, 0, changed, deterministic=False)
+    for event in ("UPDATE", "DELETE"):
+        conn.execute(
+            f"CREATE TEMP TRIGGER IF NOT EXISTS outbox_{event.lower()} AFTER {event} ON outbox "
+            f"BEGIN SELECT {_CHANGED}(); END"
+        )
+
+
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (id, created_at, receiver, channel, integration, group_key, "
+    "payload, status, attempts, next_attempt_at, first_firing_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+)
+_WRITE_NFLOG = (
+    "INSERT OR REPLACE INTO nflog (group_key, receiver, channel, integration, firing, "
+    "resolved, timestamp, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _outbox_params(row_id: int, n: NewNotification) -> tuple[Any, ...]:
+    created = encode_time(n.created_at)
+    first = None if n.first_firing_at is None else encode_time(n.first_firing_at)
+    payload = json.dumps(n.payload, ensure_ascii=False, separators=(",", ":"))
+    return (
+        row_id,
+        created,
+        n.receiver,
+        n.channel,
+        n.integration,
+        n.group_key,
+        payload,
+        created,
+        first,
+    )
+
+
+def _fingerprints(fps: frozenset[str]) -> str:
+    """A JSON list of fingerprints (hex digits: nothing to escape), sorted."""
+    return '["' + '","'.join(sorted(fps)) + '"]' if fps else "[]"
+
+
+def _nflog_params(entry: NflogEntry) -> tuple[Any, ...]:
+    k = entry.key
+    return (
+        k.group_key,
+        k.receiver,
+        k.channel,
+        k.integration,
+        _fingerprints(entry.firing),
+        _fingerprints(entry.resolved),
+        encode_time(entry.timestamp),
+        encode_time(entry.expires_at),
+    )
+
+
+def next_outbox_id(conn: sqlite3.Connection) -> int:
+    """The id the next outbox row gets (never one used before, as with AUTOINCREMENT)."""
+    row = conn.execute(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name='outbox'), 0), "
+        "COALESCE((SELECT MAX(id) FROM outbox), 0))"
+    ).fetchone()
+    return int(row[0]) + 1
+
+
+def write_nflog(conn: sqlite3.Connection, entry: NflogEntry) -> None:
+    """Insert or replace one notification-log entry."""
+    conn.execute(_WRITE_NFLOG, _nflog_params(entry))
+
+
+def _new_row(row_id: int, n: NewNotification) -> OutboxRow:
+    return OutboxRow(
+        id=row_id,
+        created_at=n.created_at,
+        receiver=n.receiver,
+        channel=n.channel,
+        integration=n.integration,
+        group_key=n.group_key,
+        payload=n.payload,
+        status="pending",
+        attempts=0,
+        next_attempt_at=n.created_at,
+        last_error="",
+        sent_at=None,
+        first_firing_at=n.first_firing_at,
+    )
+
+
+class OutboxStore:
+    """Outbox reads and writes of the store (a mixin: the Store provides the connection)."""
+
+    if TYPE_CHECKING:
+        path: Path
+        _conn: sqlite3.Connection
+
+        def _read(self, what: str, sql: str, args: Sequence[Any] = ()) -> list[Any]: ...
+
+        def _raw_tx(self, what: str) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def _init_outbox(self) -> None:
+        """Set up the (not yet loaded) index and the triggers that invalidate it."""
+        self._lanes: dict[Lane, deque[OutboxRow]] | None = None
+        self._lane_of: dict[int, Lane] = {}
+        self._pending_count = 0
+        # True while this class itself writes the outbox (the index is updated in step).
+        self._own_write = False
+        self._sent: list[tuple[int, str, int]] = []
+        self._flush_scheduled = False
+        _triggers(self._conn, self._outbox_changed)
+
+    def _outbox_changed(self) -> None:
+        if not self._own_write:
+            self._lanes = None  # someone else changed the table: reload on next use
+
+    @contextmanager
+    def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
+        """One write transaction, after the deferred marks (so writes keep their order)."""
+        self.flush_deferred()
+        with self._raw_tx(what) as conn:
+            yield conn
+
+    @contextmanager
+    def _own(self, what: str) -> Iterator[sqlite3.Connection]:
+        """A transaction of this class: it updates the index itself."""
+        self.flush_deferred()
+        self._own_write = True
+        try:
+            with self._raw_tx(what) as conn:
+                yield conn
+        finally:
+            self._own_write = False
+
+    # -- the index -------------------------------------------------------------------------
+
+    def _index(self) -> dict[Lane, deque[OutboxRow]]:
+        """Pending rows by lane, oldest first; loaded from the database when stale.
+
+        Deferred marks are already applied here, so only a reload writes them first.
+        """
+        while self._lanes is None:
+            self.flush_deferred()
+            self._lane_of.clear()
+            self._pending_count = 0
+            lanes: dict[Lane, deque[OutboxRow]] = {}
+            self._lanes = lanes  # an unreadable row's update sets it back to None
+            rows, _ = self._outbox_query(
+                f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status='pending' ORDER BY id"
+            )
+            if self._lanes is lanes:
+                for row in rows:
+                    self._add(row)
+        return self._lanes
+
+    def _add(self, row: OutboxRow) -> None:
+        assert self._lanes is not None
+        self._lanes.setdefault(row.lane, deque()).append(row)
+        self._lane_of[row.id] = row.lane
+        self._pending_count += 1
+
+    def _remove(self, row_id: int) -> None:
+        lane = self._lane_of.pop(row_id, None)
+        if lane is None or self._lanes is None:
+            return
+        rows = self._lanes[lane]
+        for i, row in enumerate(rows):
+            if row.id == row_id:
+                del rows[i]
+                self._pending_count -= 1
+                break
+        if not rows:
+            del self._lanes[lane]
+
+    def _update(self, row_id: int, **changes: Any) -> None:
+        lane = self._lane_of.get(row_id)
+        if lane is None or self._lanes is None:
+            return
+        rows = self._lanes[lane]
+        for i, row in enumerate(rows):
+            if row.id == row_id:
+                rows[i] = replace(row, **changes)
+                return
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def enqueue(self, entry: NflogEntry, notification: NewNotification) -> int:
+        """Write the outbox row and its notification-log entry atomically; return the row id.
+
+        Together they make a crash harmless: either both exist (the worker delivers the
+        row, and dedup will not queue it again) or neither does (the next flush does).
+        """
+        return self.write_flushes([], [(entry, notification)])[0]
+
+    def write_flushes(
+        self, entries: Sequence[NflogEntry], queued: Sequence[tuple[NflogEntry, NewNotification]]
+    ) -> list[int]:
+        """Write log entries and outbox rows (each with its entry) in one transaction.
+
+        The ids of the new outbox rows are returned in the order of ``queued``. One
+        transaction per dispatcher tick keeps thousands of group flushes cheap.
+        """
+        loaded = self._lanes is not None
+        nflog = [_nflog_params(e) for e in entries] + [_nflog_params(e) for e, _ in queued]
+        with self._own("writing to the outbox") as conn:
+            conn.executemany(_WRITE_NFLOG, nflog)
+            first = next_outbox_id(conn) if queued else 0
+            ids = list(range(first, first + len(queued)))
+            conn.executemany(
+                _INSERT_OUTBOX,
+                [_outbox_params(i, n) for i, (_, n) in zip(ids, queued, strict=True)],
+            )
+        if loaded and self._lanes is not None:
+            for row_id, (_, notification) in zip(ids, queued, strict=True):
+                self._add(_new_row(row_id, notification))
+        return ids
+
+    def mark_sent(self, row_id: int, attempts: int, at: datetime) -> None:
+        """Record a successful delivery (written with the other marks of this loop turn)."""
+        self._remove(row_id)
+        self._sent.append((attempts, encode_time(at), row_id))
+        if self._flush_scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush_deferred()
+            return
+        self._flush_scheduled = True
+        loop.call_later(_MARK_DELAY, self._flush_quietly)
+
+    def _flush_quietly(self) -> None:
+        try:
+            self.flush_deferred()
+        except Exception as exc:  # noqa: BLE001 - a timer callback has no caller to tell
+            # The marks stay queued; the next read or write of the store tries again.
+            log.error("could not record delivered notifications (will retry): %s", exc)
+
+    def flush_deferred(self) -> None:
+        """Write the marks not written yet (raises StoreError; they are kept to retry)."""
+        self._flush_scheduled = False
+        if not self._sent:
+            return
+        batch, self._sent = self._sent, []
+        # Restored, not cleared: this also runs inside other own writes (via _tx).
+        own_before, self._own_write = self._own_write, True
+        try:
+            with self._raw_tx("marking notifications sent") as conn:
+                conn.executemany(
+                    "UPDATE outbox SET status='sent', attempts=?, sent_at=?, last_error='' "
+                    "WHERE id=?",
+                    batch,
+                )
+        except BaseException:
+            self._sent = batch + self._sent
+            raise
+        finally:
+            self._own_write = own_before
+
+    def mark_retry(self, row_id: int, attempts: int, next_at: datetime, error: str) -> None:
+        """Record a failed attempt and when to try again."""
+        with self._own("scheduling a notification retry") as conn:
+            conn.execute(
+                "UPDATE outbox SET attempts=?, next_attempt_at=?, last_error=? WHERE id=?",
+                (attempts, encode_time(next_at), error, row_id),
+            )
+        self._update(row_id, attempts=attempts, next_attempt_at=next_at, last_error=error)
+
+    def mark_failed(self, row_id: int, attempts: int, error: str) -> None:
+        """Give up on a notification."""
+        self._set_status(row_id, "failed", attempts, error)
+
+    def _set_status(self, row_id: int, status: str, attempts: int | None, error: str) -> None:
+        with self._own("updating the outbox") as conn:
+            conn.execute(
+                "UPDATE outbox SET status=?, attempts=COALESCE(?, attempts), last_error=? "
+                "WHERE id=?",
+                (status, attempts, error, row_id),
+            )
+        if status != "pending":
+            self._remove(row_id)
+
+    def record_failure(
+        self, row_id: int, attempts: int, error: str, reason: str, retry_at: datetime | None
+    ) -> None:
+        """Record a failed attempt: retry at ``retry_at``, or give up when it is None."""
+        self._own_write = True
+        try:
+            super().record_failure(row_id, attempts, error, reason, retry_at)  # type: ignore[misc]
+        finally:
+            self._own_write = False
+        if retry_at is None:
+            self._remove(row_id)
+        else:
+            self._update(row_id, attempts=attempts, next_attempt_at=retry_at, last_error=error)
+
+    def defer(self, row_ids: Sequence[int], until: datetime) -> None:
+        """Move pending rows' next attempt to ``until`` without counting an attempt."""
+        self._own_write = True
+        try:
+            super().defer(row_ids, until)  # type: ignore[misc]
+        finally:
+            self._own_write = False
+        for row_id in row_ids:
+            self._update(row_id, next_attempt_at=until)
+
+    def delete_finished_outbox(self, before: datetime) -> int:
+        """Drop sent and failed rows created before ``before``; return how many."""
+        with self._own("pruning the outbox") as conn:  # pending rows are untouched
+            cur = conn.execute(
+                "DELETE FROM outbox WHERE status IN ('sent', 'failed') AND created_at<?",
+                (encode_time(before),),
+            )
+            return cur.rowcount
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def outbox_heads(self) -> list[OutboxRow]:
+        """The oldest pending row of every lane, oldest first."""
+        heads = [rows[0] for rows in self._index().values()]
+        heads.sort(key=lambda r: r.id)
+        return heads
+
+    def outbox_head(self, lane: Lane) -> OutboxRow | None:
+        """The oldest pending row of ``lane``, or None."""
+        rows = self._index().get(lane)
+        return rows[0] if rows else None
+
+    def count_pending(self) -> int:
+        """How many outbox rows wait for delivery."""
+        self._index()
+        return self._pending_count
+
+    def outbox_rows(self, status: str | None = None, limit: int = 1000) -> list[OutboxRow]:
+        """The newest outbox rows, optionally of one status, newest first."""
+        self.flush_deferred()
+        where, args = ("WHERE status=?", [status]) if status else ("", [])
+        rows, _ = self._outbox_query(
+            f"SELECT {OUTBOX_COLUMNS} FROM outbox {where} ORDER BY id DESC LIMIT ?",
+            [*args, limit],
+        )
+        return rows
+
+    def _outbox_query(self, sql: str, args: Sequence[Any] = ()) -> tuple[list[OutboxRow], int]:
+        """The readable rows, and how many unreadable ones were marked failed."""
+        out: list[OutboxRow] = []
+        unreadable = 0
+        for row in self._read("reading the outbox", sql, args):
+            try:
+                payload = json.loads(row[6])
+                if not isinstance(payload, dict):
+                    raise ValueError("payload is not a JSON object")
+                out.append(
+                    OutboxRow(
+                        id=int(row[0]),
+                        created_at=decode_time(row[1]),
+                        receiver=str(row[2]),
+                        channel=str(row[3]),
+                        integration=int(row[4]),
+                        group_key=str(row[5]),
+                        payload=payload,
+                        status=str(row[7]),
+                        attempts=int(row[8]),
+                        next_attempt_at=decode_time(row[9]),
+                        last_error=str(row[10]),
+                        sent_at=optional_time(row[11]),
+                        first_firing_at=optional_time(row[12]),
+                    )
+                )
+            except (ValueError, TypeError) as exc:
+                # A pending row that can never be read would block its lane forever.
+                log.warning("outbox row %s is unreadable (%s); marking it failed", row[0], exc)
+                with self._raw_tx("updating the outbox") as conn:
+                    conn.execute(
+                        "UPDATE outbox SET status='failed', last_error=? WHERE id=?",
+                        (f"unreadable row: {exc}", int(row[0])),
+                    )
+                unreadable += 1
+        return out, unreadable
