@@ -112,15 +112,19 @@ class Children:
         """Start ``argv`` in its own session (Ctrl-C reaches only us; we stop it in order)."""
         log_path = self._log_dir / f"{name}.log"
         log = log_path.open("wb")
-        popen = subprocess.Popen(
-            list(argv),
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE if stdout_pipe else log,
-            stderr=log,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
+        try:
+            popen = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if stdout_pipe else log,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            log.close()
+            raise BenchError(f"cannot start {name} ({argv[0]}): {exc}") from exc
         child = Child(name, popen, log_path, log)
         self._children.append(child)
         return child
