@@ -342,11 +342,12 @@ async def inhibited_alert_is_not_resolved_to_anyone(s: Script) -> None:
 
 
 def notifications(payloads: list[dict[str, Any]]) -> Counter[tuple[Any, ...]]:
-    """Each notification as (scenario, receiver, group labels, {(fingerprint, status)})."""
+    """Each notification as (scenario, receiver, group key and labels, {(fingerprint, status)})."""
     return Counter(
         (
             p["groupLabels"].get("scenario") or p["commonLabels"].get("scenario"),
             p["receiver"],
+            p["groupKey"],
             tuple(sorted(p["groupLabels"].items())),
             tuple(sorted((a["fingerprint"], a["status"]) for a in p["alerts"])),
         )

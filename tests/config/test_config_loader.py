@@ -118,15 +118,20 @@ receivers:
 users: {}
 """
     path = _write(tmp_path, text)
-    assert _problems(path) == [
+    problems = _problems(path)
+    # The valid keys grow with the channel options, so only the start of this one is pinned.
+    typo = problems.pop(3)
+    assert typo.startswith(
+        f"{path}:10:9: receivers.0.webhook_configs.0: unknown key 'sned_resolved' (expected one "
+        "of: "
+    )
+    assert "send_resolved" in typo
+    assert problems == [
         f"{path}:2:24: global.evaluation_interval: invalid duration '5 minutes' (expected a "
         "number and unit like 30s, 5m, 1h30m; units: ms, s, m, h, d, w, y)",
         f"{path}:4:3: route: missing required key 'receiver'",
         f"{path}:9:21: receivers.0.webhook_configs.0.max_alerts: Input should be greater than "
         "or equal to 0",
-        f"{path}:10:9: receivers.0.webhook_configs.0: unknown key 'sned_resolved' (expected one "
-        "of: headers, hmac_secret, hmac_secret_file, max_alerts, send_resolved, timeout, url, "
-        "url_file)",
         f"{path}:11:1: 'users' is not supported by this version yet",
     ]
 
@@ -134,9 +139,6 @@ users: {}
 @pytest.mark.parametrize(
     "key",
     [
-        "priorities",
-        "inhibit_rules",
-        "time_intervals",
         "users",
         "contact_channels",
         "schedules",
@@ -153,7 +155,8 @@ def test_unknown_top_level_key_lists_the_allowed_ones(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL + "rule_file: [x]\nbase_dir: /etc\n")
     problems = _problems(path)
     assert problems[0] == f"{path}:5:1: unknown key 'rule_file' (expected one of: datasource, " + (
-        "global, receivers, route, rule_files, server, storage, templates)"
+        "global, inhibit_rules, mute_time_intervals, priorities, receivers, route, rule_files, server, "
+        "storage, templates, time_intervals)"
     )
     assert problems[1] == f"{path}:6:1: unknown key 'base_dir'"
 

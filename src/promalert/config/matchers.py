@@ -279,7 +279,11 @@ LegacyMatchRE = Annotated[dict[str, str], PlainValidator(_regex_map)]
 
 
 def legacy_matchers(match: Mapping[str, str], match_re: Mapping[str, str]) -> list[Matcher]:
-    """Matchers equivalent to ``match`` and ``match_re``."""
+    """Matchers equivalent to ``match`` and ``match_re``.
+
+    Alertmanager builds a ``match_re`` matcher from the already anchored expression, so
+    its value (and the route keys it appears in) reads ``^(?:pattern)$``.
+    """
     out = [Matcher.new(n, MatchType.EQUAL, v) for n, v in match.items()]
-    out += [Matcher.new(n, MatchType.REGEX, v) for n, v in match_re.items()]
+    out += [Matcher.new(n, MatchType.REGEX, f"^(?:{v})$") for n, v in match_re.items()]
     return out

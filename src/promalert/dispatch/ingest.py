@@ -163,9 +163,11 @@ class AlertIngest:
         if ends_at is None and source != RULES_SOURCE:
             ends_at = now + timedelta(seconds=self.resolve_timeout)
             timeout = True
-        return StoredAlert(
-            replace(alert, starts_at=starts_at, ends_at=ends_at, updated_at=now), source, timeout
+        # Built directly: dataclasses.replace is several times slower, at every alert.
+        normalized = Alert(
+            alert.labels, alert.annotations, starts_at, ends_at, alert.generator_url, now
         )
+        return StoredAlert(normalized, source, timeout)
 
     def _persist(self) -> None:
         if not self._dirty:

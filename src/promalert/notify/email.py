@@ -10,6 +10,7 @@ and ``html`` parts; ``Subject`` is the rendered ``subject``.
 from __future__ import annotations
 
 import base64
+import contextlib
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -160,7 +161,8 @@ class EmailNotifier(TemplatedChannel):
             ) from None
         finally:
             if smtp.is_connected:
-                try:
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                     await smtp.quit()
-                except (aiosmtplib.SMTPException, OSError):
-                    smtp.close()
+            # Also after a failed handshake or a server hang-up, whose transport aiosmtplib
+            # may not have closed itself.
+            smtp.close()
