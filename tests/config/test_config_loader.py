@@ -155,8 +155,8 @@ def test_unknown_top_level_key_lists_the_allowed_ones(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL + "rule_file: [x]\nbase_dir: /etc\n")
     problems = _problems(path)
     assert problems[0] == f"{path}:5:1: unknown key 'rule_file' (expected one of: datasource, " + (
-        "global, inhibit_rules, mute_time_intervals, priorities, receivers, route, rule_files, server, "
-        "storage, templates, time_intervals)"
+        "global, inhibit_rules, mute_time_intervals, priorities, receivers, route, rule_files, "
+        "server, storage, templates, time_intervals)"
     )
     assert problems[1] == f"{path}:6:1: unknown key 'base_dir'"
 
