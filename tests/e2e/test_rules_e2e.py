@@ -108,7 +108,9 @@ async def _evaluated(service: Service, times: int = 1) -> None:
             if rule["last_evaluation"] != start[rule["name"]]:
                 start[rule["name"]] = rule["last_evaluation"]
                 seen[rule["name"]] += 1
-        return True if min(seen.values()) >= times else None
+        # last_evaluation is stamped when a cycle starts, health when it ends: wait for both.
+        finished = all(r["health"] != "unknown" for r in service.rule_status())
+        return True if min(seen.values()) >= times and finished else None
 
     await eventually(done, within=10, every=0.05)
     assert {r["health"] for r in service.rule_status()} == {"ok"}, service.rule_status()
