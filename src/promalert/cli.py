@@ -89,6 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     backtest.add_argument("--to", dest="end", default="now", help="end (default: now)")
     backtest.add_argument("--plot", default=None, metavar="OUT.png", help="draw the series to PNG")
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    schema = config_sub.add_parser(
+        "schema", help="print the JSON Schema of promalert.yml (or a reference in Markdown)"
+    )
+    schema.add_argument(
+        "--format", choices=["json", "markdown"], default="json", help="(default: %(default)s)"
+    )
     return parser
 
 
@@ -130,4 +138,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from promalert.notify.sendtest import run_notify_test
 
         return asyncio.run(run_notify_test(args.config, args.receiver, sys.stdout))
+    if args.command == "config":
+        from promalert.config.schema import run_schema_command
+
+        return run_schema_command(args.format, sys.stdout)
     raise AssertionError(f"unhandled command {args.command}")  # argparse rejects others

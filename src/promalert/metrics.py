@@ -14,6 +14,22 @@ from promalert import __version__
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _DELAY_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+# Time to acknowledge or resolve an incident: seconds to a day (SLA targets are added).
+INCIDENT_BUCKETS = (
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14400.0,
+    28800.0,
+    86400.0,
+)
 _QUERY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -186,10 +202,72 @@ class Metrics:
             ["channel", "status"],
             registry=r,
         )
+        self.incidents = Gauge(
+            "promalert_incidents",
+            "Open incidents by state (triggered, acknowledged) and priority.",
+            ["state", "priority"],
+            registry=r,
+        )
+        self.escalation_steps = Counter(
+            "promalert_escalation_steps_total",
+            "Escalation levels notified, by policy and level.",
+            ["policy", "level"],
+            registry=r,
+        )
+        self.sla_breaches = Counter(
+            "promalert_sla_breaches_total",
+            "Incidents that missed an SLA target, by policy and kind (ack, resolve).",
+            ["policy", "kind"],
+            registry=r,
+        )
+        self.sla_warnings = Counter(
+            "promalert_sla_warnings_total",
+            "Incidents that reached the warning point of an SLA target, by policy and kind.",
+            ["policy", "kind"],
+            registry=r,
+        )
+        self.oncall = Gauge(
+            "promalert_oncall",
+            "1 for the user on call in each schedule, 0 for its other members.",
+            ["schedule", "user"],
+            registry=r,
+        )
+        self._incident_buckets: tuple[float, ...] = ()
+        self.incident_ack_seconds: Histogram
+        self.incident_resolve_seconds: Histogram
+        self.set_incident_buckets(())
         self.build_info.labels(version=__version__).set(1)
         self.datasource_up.set(1)
         self.anomaly = AnomalyCollector()
         r.register(self.anomaly)
+
+    def set_incident_buckets(self, targets: Iterable[float]) -> None:
+        """Make the ack/resolve histograms' buckets include every SLA target (seconds).
+
+        Buckets cannot change on a live histogram, so a new set of targets (a reload)
+        replaces both histograms; their counts start again from zero.
+        """
+        buckets = tuple(sorted({*INCIDENT_BUCKETS, *(float(t) for t in targets if t > 0)}))
+        if buckets == self._incident_buckets:
+            return
+        if self._incident_buckets:
+            self.registry.unregister(self.incident_ack_seconds)
+            self.registry.unregister(self.incident_resolve_seconds)
+        self._incident_buckets = buckets
+        self.incident_ack_seconds = Histogram(
+            "promalert_incident_ack_seconds",
+            "Time from an incident's opening to its first acknowledgement.",
+            ["policy", "priority"],
+            buckets=buckets,
+            registry=self.registry,
+        )
+        self.incident_resolve_seconds = Histogram(
+            "promalert_incident_resolve_seconds",
+            "Time from an incident's opening to its resolution.",
+            ["policy", "priority"],
+            buckets=buckets,
+            registry=self.registry,
+        )
 
 
 AnomalyRow = tuple[Mapping[str, str], float, float, float, float]

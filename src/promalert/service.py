@@ -7,7 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +19,17 @@ from promalert.api.server import make_app
 from promalert.clock import Clock, SystemClock
 from promalert.config.loader import load_all
 from promalert.config.models import Config
+from promalert.config.people import user_receiver
 from promalert.datasource.prometheus import PrometheusClient
-from promalert.dispatch.flush import Policy
+from promalert.dispatch.flush import EscalationUpdate, Policy
 from promalert.dispatch.group import Dispatcher
 from promalert.dispatch.ingest import AlertIngest
 from promalert.dispatch.silence import Silences
 from promalert.errors import ConfigError
+from promalert.escalation.incidents import IncidentManager
+from promalert.escalation.oncall import OncallWatcher
+from promalert.escalation.schedule import build_schedules
+from promalert.escalation.targets import Directory
 from promalert.metrics import Metrics
 from promalert.notify.base import Notifier
 from promalert.notify.delivery_api import notification_json, twilio_status, twilio_tokens
@@ -64,6 +69,8 @@ class Service:
         self.ingest: AlertIngest | None = None
         self.dispatcher: Dispatcher | None = None
         self.silences: Silences | None = None
+        # Incidents outlive reloads too; None until a config has escalation policies.
+        self.incidents: IncidentManager | None = None
         self.started_at = self.clock.now()
 
     # -- ServiceHandle -------------------------------------------------------------------
@@ -156,11 +163,13 @@ class Service:
             on_outbox=worker.wake,
             policy=Policy.from_config(config),
             silences=self.silences,
+            on_escalation=self._observe_incidents,
         )
         ingest = AlertIngest(
             store, dispatcher, clock, metrics, resolve_timeout=config.global_.resolve_timeout
         )
         loops: list[Coroutine[Any, Any, None]] = [worker.run(), dispatcher.run(), ingest.run()]
+        loops += self._escalation(config, notifiers, worker.wake)
         self._engine = None
         if groups and config.datasource is not None:
             client = PrometheusClient(config.datasource, session, metrics)
@@ -179,10 +188,62 @@ class Service:
         self.config, self.ingest, self.dispatcher = config, ingest, dispatcher
         self._tasks = [asyncio.create_task(loop) for loop in loops]
 
+    def _observe_incidents(self, updates: list[EscalationUpdate]) -> None:
+        if self.incidents is not None:
+            self.incidents.observe(updates)
+
+    def _escalation(
+        self,
+        config: Config,
+        notifiers: Mapping[tuple[str, int], Notifier],
+        wake: Callable[[], None],
+    ) -> list[Coroutine[Any, Any, None]]:
+        """Configure (creating on first use) the incident manager; its loops to run."""
+        assert self._store is not None
+        if not config.escalation_policies and self.incidents is None:
+            return []
+        contacts = config.contact_channels
+        tokens = [
+            c.auth_token.get_secret_value() for c in (contacts.sms, contacts.voice) if c is not None
+        ]
+        schedules = build_schedules(config.schedules)
+        directory = Directory(config.users, schedules, notifiers, twilio_tokens=tokens)
+        external_url = config.global_.external_url
+        if self.incidents is None:
+            secret = config.global_.secret_key
+            self.incidents = IncidentManager(
+                config.escalation_policies,
+                directory,
+                self._store,
+                self.clock,
+                self.metrics,
+                external_url=external_url,
+                secret_key=secret.get_secret_value() if secret else None,
+                priorities=config.priorities,
+                on_outbox=wake,
+            )
+        else:
+            self.incidents.configure(
+                config.escalation_policies,
+                directory,
+                external_url=external_url,
+                priorities=config.priorities,
+            )
+        self.incidents.on_outbox = wake
+        watcher = OncallWatcher(
+            directory,
+            self._store,
+            self.clock,
+            self.metrics,
+            external_url=external_url,
+            on_outbox=wake,
+        )
+        return [self.incidents.run(), watcher.run()]
+
     def _integrations(
         self, config: Config, session: aiohttp.ClientSession
     ) -> tuple[dict[tuple[str, int], Notifier], dict[tuple[str, int], DeliveryPolicy]]:
-        """Every receiver's notifiers and delivery policies by (receiver, integration)."""
+        """Every receiver's and user's notifiers and delivery policies by integration."""
         base_dir = Path(config.base_dir)
         templates = Templates(
             user_template_files(config.templates, base_dir),
@@ -192,7 +253,8 @@ class Service:
         )
         notifiers: dict[tuple[str, int], Notifier] = {}
         policies: dict[tuple[str, int], DeliveryPolicy] = {}
-        for receiver in config.receivers:
+        users = [user_receiver(n, u, config.contact_channels) for n, u in config.users.items()]
+        for receiver in [*config.receivers, *users]:
             built = build_notifiers(
                 receiver,
                 session,

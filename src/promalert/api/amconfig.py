@@ -110,6 +110,10 @@ def _receiver(receiver: ReceiverConfig) -> dict[str, Any]:
     return out
 
 
+ESCALATION_ONLY = "promalert-escalation-only"
+"""Receiver named in the Alertmanager view of a config whose root route has none."""
+
+
 def _route(route: RouteConfig) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if route.receiver:
@@ -157,10 +161,17 @@ def alertmanager_config(config: Config) -> dict[str, Any]:
         value = getattr(config.global_, key, None)
         if value is not None:
             glob[key] = value
-    out: dict[str, Any] = {"global": glob, "route": _route(config.route)}
+    route = _route(config.route)
+    receivers = [_receiver(r) for r in config.receivers]
+    if "receiver" not in route:
+        # An escalation-only root: Alertmanager insists on a default receiver, so name
+        # an empty one (promalert notifies nobody there, as Alertmanager would not).
+        route = {"receiver": ESCALATION_ONLY, **route}
+        receivers.append({"name": ESCALATION_ONLY})
+    out: dict[str, Any] = {"global": glob, "route": route}
     if config.inhibit_rules:
         out["inhibit_rules"] = [_inhibit_rule(r) for r in config.inhibit_rules]
-    out["receivers"] = [_receiver(r) for r in config.receivers]
+    out["receivers"] = receivers
     intervals = config.all_time_intervals()
     if intervals:
         out["time_intervals"] = [

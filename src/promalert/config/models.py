@@ -16,20 +16,30 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from promalert.config.auth import AuthConfig
 from promalert.config.base import Strict
+from promalert.config.escalation import EscalationPolicyConfig, policy_references
+from promalert.config.people import ContactChannelsConfig, UserConfig, apply_contact_defaults
 from promalert.config.priorities import PrioritiesConfig
 from promalert.config.receivers import ReceiverConfig, apply_global_defaults
+from promalert.config.reports import ReportConfig
 from promalert.config.routing import (
     InhibitRuleConfig,
     RootRouteConfig,
     RouteConfig,
     route_problems,
 )
+from promalert.config.schedules import ScheduleConfig
 from promalert.config.timeintervals import NamedTimeInterval
 from promalert.config.types import Duration
 
 __all__ = ["Config", "ReceiverConfig", "RouteConfig", "Strict"]
+
+
+def _error(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
+    return InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=None)
 
 
 class BasicAuth(Strict):
@@ -97,6 +107,7 @@ class ServerConfig(Strict):
     """The HTTP server."""
 
     listen: str = "127.0.0.1:9099"
+    auth: AuthConfig | None = None
 
     @field_validator("listen")
     @classmethod
@@ -123,6 +134,8 @@ class StorageConfig(Strict):
     url: str = "sqlite:///data/promalert.db"
     # How long sent and failed notifications stay in the delivery log.
     notification_retention: Duration = 7 * 86400.0
+    # How long resolved incidents and their timelines are kept.
+    incident_retention: Duration = 90 * 86400.0
 
     @field_validator("url")
     @classmethod
@@ -151,13 +164,18 @@ class Config(Strict):
     # Alertmanager's older name for time_intervals, still accepted by 0.25.
     mute_time_intervals: list[NamedTimeInterval] = Field(default_factory=list)
     priorities: PrioritiesConfig | None = None
+    users: dict[str, UserConfig] = Field(default_factory=dict)
+    contact_channels: ContactChannelsConfig = Field(default_factory=ContactChannelsConfig)
+    schedules: dict[str, ScheduleConfig] = Field(default_factory=dict)
+    escalation_policies: dict[str, EscalationPolicyConfig] = Field(default_factory=dict)
+    reports: list[ReportConfig] = Field(default_factory=list)
     # Folder of the config file; relative paths resolve against it.
     base_dir: str = Field(default=".", exclude=True)
 
     @model_validator(mode="before")
     @classmethod
     def _global_defaults(cls, data: Any) -> Any:
-        return apply_global_defaults(data)
+        return apply_contact_defaults(apply_global_defaults(data))
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -169,7 +187,8 @@ class Config(Strict):
         repeated = sorted({n for n in intervals if intervals.count(n) > 1})
         if repeated:
             raise ValueError(f"time_intervals: names must be unique: {', '.join(repeated)}")
-        problems = route_problems(self.route, names, intervals)
+        problems = route_problems(self.route, names, intervals, self.escalation_policies)
+        problems += self._people_problems(names)
         if problems:
             # Every broken reference at once, each at its own place in the file.
             raise ValidationError.from_exception_data("Config", problems)
@@ -178,6 +197,41 @@ class Config(Strict):
                 "rule_files: rule files need a 'datasource' with the Prometheus url to query"
             )
         return self
+
+    def _people_problems(self, receivers: list[str]) -> list[InitErrorDetails]:
+        """Names that policies, schedules and reports use but nobody defined."""
+        problems: list[InitErrorDetails] = []
+        known = {
+            "user": set(self.users),
+            "schedule": set(self.schedules),
+            "receiver": set(receivers),
+            "policy": set(self.escalation_policies),
+        }
+        for name, policy in self.escalation_policies.items():
+            for kind, ref in sorted(policy_references({name: policy})):
+                if ref not in known[kind]:
+                    message = f"{kind} {ref!r} is not defined"
+                    problems.append(_error(("escalation_policies", name), message))
+            for level in policy.levels:
+                if all(t.receiver is not None for t in level.targets):
+                    continue  # receivers use their own channel configs
+                for channel in level.channels:
+                    if getattr(self.contact_channels, channel) is None:
+                        message = (
+                            f"contact channel {channel!r} is not configured in contact_channels"
+                        )
+                        problems.append(_error(("escalation_policies", name), message))
+        for name, schedule in self.schedules.items():
+            users = {m for layer in schedule.layers for m in layer.members}
+            users |= {o.user for o in schedule.overrides}
+            for user in sorted(users - set(self.users)):
+                message = f"user {user!r} is not defined in users"
+                problems.append(_error(("schedules", name), message))
+        for i, report in enumerate(self.reports):
+            if report.receiver not in known["receiver"]:
+                message = f"receiver {report.receiver!r} is not defined"
+                problems.append(_error(("reports", i, "receiver"), message))
+        return problems
 
     def all_time_intervals(self) -> list[NamedTimeInterval]:
         """``time_intervals`` and the older ``mute_time_intervals`` together."""

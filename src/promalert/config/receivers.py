@@ -412,12 +412,13 @@ def apply_global_defaults(data: Any) -> Any:
         for channel, keys in GLOBAL_DEFAULTS.items():
             configs = receiver.get(channel)
             if isinstance(configs, list):
-                receiver[channel] = [_fill(c, keys, defaults) for c in configs]
+                receiver[channel] = [fill_defaults(c, keys, defaults) for c in configs]
         new_receivers.append(receiver)
     return {**data, "receivers": new_receivers}
 
 
-def _fill(config: Any, keys: dict[str, str], defaults: dict[str, Any]) -> Any:
+def fill_defaults(config: Any, keys: dict[str, str], defaults: dict[str, Any]) -> Any:
+    """``config`` with each missing key taken from its ``global`` default."""
     if not isinstance(config, dict):
         return config
     out = dict(config)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from promalert.config.base import Strict
@@ -56,6 +56,8 @@ class RouteConfig(Strict):
     """A node of the routing tree; the root is the top-level ``route``."""
 
     receiver: str | None = None
+    # promalert: the escalation policy that turns each group into an incident (inherited).
+    escalation: str | None = None
     group_by: list[str] | None = None
     continue_: bool = Field(default=False, alias="continue")
     match: LegacyMatch = Field(default_factory=dict)
@@ -113,9 +115,13 @@ class RouteConfig(Strict):
 
 
 class RootRouteConfig(RouteConfig):
-    """The top-level ``route``: it must name the default receiver."""
+    """The top-level ``route``: it must name a default receiver, an escalation, or both."""
 
-    receiver: str
+    @model_validator(mode="after")
+    def _default_receiver(self) -> RootRouteConfig:
+        if not self.receiver and not self.escalation:
+            raise ValueError("root route must specify a default receiver (or an escalation)")
+        return self
 
 
 class InhibitRuleConfig(Strict):
@@ -154,12 +160,13 @@ def _error(loc: tuple[str | int, ...], message: str) -> InitErrorDetails:
 
 
 def route_problems(
-    route: RouteConfig, receivers: Collection[str], intervals: Collection[str]
+    route: RouteConfig,
+    receivers: Collection[str],
+    intervals: Collection[str],
+    policies: Collection[str] = (),
 ) -> list[InitErrorDetails]:
     """Every broken reference and misplaced option in the tree, located in the config."""
     problems: list[InitErrorDetails] = []
-    if not route.receiver:
-        problems.append(_error(("route",), "root route must specify a default receiver"))
     if route.all_matchers():
         problems.append(_error(("route",), "root route must not have any matchers"))
     for key in ("mute_time_intervals", "active_time_intervals"):
@@ -173,6 +180,10 @@ def route_problems(
             )
             # The root's receiver is reported on the route itself, as before nesting existed.
             problems.append(_error(at if at == ("route",) else (*at, "receiver"), message))
+        if node.escalation is not None and node.escalation not in policies:
+            known = ", ".join(sorted(policies)) or "none defined"
+            message = f"escalation policy {node.escalation!r} is not defined ({known})"
+            problems.append(_error((*at, "escalation"), message))
         for key in ("mute_time_intervals", "active_time_intervals"):
             for i, name in enumerate(getattr(node, key)):
                 if name not in intervals:

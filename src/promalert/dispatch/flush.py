@@ -73,6 +73,21 @@ class Queued:
     resolved: int
 
 
+@dataclass(frozen=True, slots=True)
+class EscalationUpdate:
+    """A flushed group on a route with an escalation policy: what its incident must know."""
+
+    policy: str
+    group_key: str
+    group_labels: Labels
+    # The alerts no inhibition, time interval, silence or flap hold muted, firing or resolved.
+    alerts: tuple[Alert, ...]
+    # Fingerprints of every alert of the group still firing, muted or not: an incident
+    # resolves only when none of its alerts is among them.
+    firing: frozenset[str]
+    at: datetime
+
+
 @dataclass(slots=True)
 class FlushPlan:
     """What one flush writes and, once written, changes in the group."""
@@ -85,6 +100,7 @@ class FlushPlan:
     # True/False: set the group's storm "summarized" flag to this after the commit.
     summarized: bool | None = None
     newly_flapping: int = 0
+    escalation: EscalationUpdate | None = None
 
 
 def route_muted(route: Route, intervals: Mapping[str, NamedTimeInterval], now: datetime) -> bool:
@@ -144,6 +160,11 @@ class Flusher:
             candidates.append(alert)
         sent = self._unmuted(route, candidates, now, plan.suppressed)
         resolved_fps = [a.fingerprint for a in alerts if a.resolved(now)]
+        if route.escalation:
+            firing = frozenset(a.fingerprint for a in alerts if not a.resolved(now))
+            plan.escalation = EscalationUpdate(
+                route.escalation, group.key, group.labels, tuple(sent), firing, now
+            )
         plan.drop = [fp for fp in resolved_fps if fp not in kept]
         if not sent:
             return plan

@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from promalert.clock import Clock
 from promalert.config.matchers import go_quote
 from promalert.config.routing import RouteConfig
-from promalert.dispatch.flush import Flusher, FlushPlan, Group, Policy
+from promalert.dispatch.flush import EscalationUpdate, Flusher, FlushPlan, Group, Policy
 from promalert.dispatch.inhibit import Inhibitor
 from promalert.dispatch.nflog import NotificationLog
 from promalert.dispatch.noise import FlapDetector, StormWindow
@@ -112,9 +112,15 @@ class Dispatcher:
         on_outbox: Callable[[], None] = _noop,
         policy: Policy | None = None,
         silences: Silences | None = None,
+        on_escalation: Callable[[list[EscalationUpdate]], None] | None = None,
     ) -> None:
-        """``notifiers`` maps (receiver name, integration index) to its notifier."""
+        """``notifiers`` maps (receiver name, integration index) to its notifier.
+
+        ``on_escalation`` hears, after each committed tick, the flushed groups of routes
+        with an ``escalation`` policy (the incident manager opens and updates incidents).
+        """
         self._store = store
+        self._on_escalation = on_escalation
         self._clock = clock
         self._metrics = metrics
         self._on_outbox = on_outbox
@@ -336,6 +342,9 @@ class Dispatcher:
             )
         if queued:
             self._on_outbox()
+        updates = [p.escalation for _, p in plans if p.escalation is not None]
+        if updates and self._on_escalation is not None:
+            self._on_escalation(updates)
 
     def _apply(self, group: Group, plan: FlushPlan) -> None:
         """What a committed flush changes: resolved alerts leave, noise state and metrics."""

@@ -29,6 +29,8 @@ class Route:
     """A node of the routing tree with its resolved options; the root matches every alert."""
 
     receiver: str
+    # The escalation policy whose incidents this route's groups open ("" for none).
+    escalation: str = ""
     group_by: frozenset[str] = frozenset()
     group_by_all: bool = False
     group_wait: float = DEFAULT_GROUP_WAIT
@@ -94,6 +96,7 @@ def _build(config: RouteConfig, parent: Route | None, index: int) -> Route:
             group_by_all = True
     node = Route(
         receiver=config.receiver or base.receiver,
+        escalation=config.escalation or base.escalation,
         group_by=group_by,
         group_by_all=group_by_all,
         group_wait=base.group_wait if config.group_wait is None else config.group_wait,

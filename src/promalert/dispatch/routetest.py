@@ -43,6 +43,8 @@ def describe(route: Route) -> str:
         f"group_interval: {format_duration(route.group_interval)}",
         f"repeat_interval: {format_duration(route.repeat_interval)}",
     ]
+    if route.escalation:
+        parts.append(f"escalation: {route.escalation}")
     if route.continue_:
         parts.append("continue: true")
     if route.mute_time_intervals:

@@ -13,6 +13,7 @@ from promalert.clock import Clock, SystemClock
 from promalert.config.receivers import ChannelConfig
 from promalert.notify.base import Message, integration_name
 from promalert.notify.http import HttpSender
+from promalert.notify.keepalive import KeepAliveClient
 from promalert.notify.template_data import TemplateData, template_data
 from promalert.notify.templates import Templates
 
@@ -43,13 +44,22 @@ class TemplatedChannel:
         index: int,
         *,
         secrets: Iterable[str] = (),
+        keepalive: KeepAliveClient | None = None,
     ) -> None:
-        """``secrets`` (tokens, keys, secret URLs) are masked in every error message."""
+        """``secrets`` (tokens, keys, secret URLs) are masked in every error message.
+
+        ``keepalive`` sends byte bodies to plain-http URLs without aiohttp (see HttpSender).
+        """
         self._base_config = config
         self._context = context
         self.name = integration_name(self.channel, receiver, index)
         self._http = HttpSender(
-            context.session, self.name, context.clock, timeout=config.timeout, secrets=secrets
+            context.session,
+            self.name,
+            context.clock,
+            timeout=config.timeout,
+            secrets=secrets,
+            keepalive=keepalive,
         )
 
     @property

@@ -8,6 +8,7 @@ also masked in the provider's text, which sometimes echoes what it was sent.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Iterable, Mapping
@@ -19,11 +20,20 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 import aiohttp
+from multidict import CIMultiDict
 
 from promalert import __version__
 from promalert.clock import Clock
 from promalert.errors import NotifyError
 from promalert.notify.base import notify_error
+from promalert.notify.keepalive import (
+    BadResponse,
+    ConnectFailed,
+    KeepAliveClient,
+    ServerClosed,
+    Target,
+    encode_headers,
+)
 
 USER_AGENT = f"promalert/{__version__}"
 _DETAIL_LIMIT = 200
@@ -104,13 +114,20 @@ class HttpSender:
         *,
         timeout: float,
         secrets: Iterable[str] = (),
+        keepalive: KeepAliveClient | None = None,
     ) -> None:
-        """``secrets`` are masked wherever a provider's text is quoted in an error."""
+        """``secrets`` are masked wherever a provider's text is quoted in an error.
+
+        With ``keepalive``, byte bodies to plain-http URLs go through that client instead
+        of the session (same errors and results); everything else uses the session.
+        """
         self._session = session
         self.name = name
         self._clock = clock
         self._timeout = timeout
+        self._client_timeout = aiohttp.ClientTimeout(total=timeout)
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._keepalive = keepalive
 
     def error(
         self,
@@ -151,14 +168,17 @@ class HttpSender:
         if json_body is not None:
             body = json.dumps(json_body, ensure_ascii=False, separators=(",", ":")).encode()
             sent_headers.setdefault("Content-Type", "application/json")
-        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        if self._keepalive is not None and isinstance(body, bytes):
+            target = self._keepalive.target(url)
+            if target is not None:
+                return await self._post_keepalive(self._keepalive, target, url, body, sent_headers)
         try:
             async with self._session.post(
-                url, data=body, headers=sent_headers, timeout=timeout
+                url, data=body, headers=sent_headers, timeout=self._client_timeout
             ) as response:
                 content = await response.read()
                 secrets = _url_secrets(url)
-                return Response(response.status, dict(response.headers), content, secrets)
+                return Response(response.status, CIMultiDict(response.headers), content, secrets)
         except TimeoutError:
             raise self.error(
                 f"no answer within {self._timeout:g}s", retryable=True, reason="timeout"
@@ -176,6 +196,44 @@ class HttpSender:
             raise self.error(
                 f"request failed ({type(exc).__name__})", retryable=True, reason="other"
             ) from None
+
+    async def _post_keepalive(
+        self,
+        client: KeepAliveClient,
+        target: Target,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+    ) -> Response:
+        """:meth:`post` through the keep-alive client, failing with the same NotifyErrors."""
+        try:
+            encoded = encode_headers(headers)
+        except ValueError as exc:
+            raise self.error(str(exc), retryable=False, reason="config") from None
+        try:
+            reply = await client.post(target, encoded, body, self._timeout)
+        except TimeoutError:
+            raise self.error(
+                f"no answer within {self._timeout:g}s", retryable=True, reason="timeout"
+            ) from None
+        except ServerClosed:
+            raise self.error(
+                "server closed the connection", retryable=True, reason="connection"
+            ) from None
+        except ConnectFailed as exc:
+            # Not the host or port: only why.
+            raise self.error(
+                f"cannot connect: {exc.strerror}", retryable=True, reason="connection"
+            ) from None
+        except OSError as exc:
+            raise self.error(
+                f"connection failed ({type(exc).__name__})", retryable=True, reason="connection"
+            ) from None
+        except BadResponse as exc:
+            raise self.error(
+                f"invalid HTTP response ({exc})", retryable=True, reason="other"
+            ) from None
+        return Response(reply.status, CIMultiDict(reply.headers), reply.body, _url_secrets(url))
 
     def check(self, response: Response, detail: str = "") -> None:
         """Raise the NotifyError a non-2xx status calls for; ``detail`` is the provider's text."""
@@ -208,6 +266,7 @@ def _classify(status: int) -> tuple[bool, str]:
     return False, "other"
 
 
+@functools.lru_cache(maxsize=256)
 def _url_secrets(url: str) -> tuple[str, ...]:
     """Long path segments and query values of ``url``: where tokens and signatures live."""
     parsed = urlsplit(url)

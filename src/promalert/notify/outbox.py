@@ -17,8 +17,12 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from prometheus_client import Counter, Histogram
 
 from promalert.clock import Clock
 from promalert.errors import NotifyError, StoreError
@@ -38,6 +42,16 @@ _MIN_SLEEP = 0.01
 _COALESCE = 0.02
 _PRUNE_INTERVAL = timedelta(hours=1)
 Integration = tuple[str, int]
+_NO_POLICY = DeliveryPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class _Counters:
+    """The metric children one (channel, receiver) updates on every delivery."""
+
+    delivered: Counter
+    latency: Histogram
+    delay: Histogram
 
 
 class DeliveryWorker:
@@ -70,12 +84,18 @@ class DeliveryWorker:
         self._policies = dict(policies or {})
         self._clock = clock
         self._metrics = metrics
-        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = max(1, concurrency)
         self._default_retry = RetryPolicy(0, base_delay, factor, max_delay, max_age)
         self._retention = timedelta(seconds=retention)
         self._rng = rng or random.Random()
         self._limiter = RateLimiter()
-        self._lanes: dict[Lane, asyncio.Task[None]] = {}
+        # Lanes waiting for a runner, and every lane queued or being drained. A fixed
+        # number of runner tasks drain them: one task per lane cost more than the send.
+        self._ready: deque[Lane] = deque()
+        self._lanes: set[Lane] = set()
+        self._runners: set[asyncio.Task[None]] = set()
+        # Per-channel metric children: .labels() on every delivery was a visible cost.
+        self._counters_by: dict[tuple[str, str], _Counters] = {}
         self._digest_locks: dict[Integration, asyncio.Lock] = {}
         self._wake = asyncio.Event()
         # When the run loop will look at the outbox again by itself (None: not sleeping).
@@ -100,8 +120,8 @@ class DeliveryWorker:
         """Attempt every row due at the clock's time, in lane order, and wait for them."""
         self._refresh_gauge()
         self._start_due_lanes()
-        while self._lanes:
-            await asyncio.wait(list(self._lanes.values()))
+        while self._runners:
+            await asyncio.wait(list(self._runners))
 
     async def run(self) -> None:
         """Deliver rows as they come due until cancelled."""
@@ -126,10 +146,12 @@ class DeliveryWorker:
                 await self._sleep_or_wake(delay)
                 self._planned_wake = None
         finally:
-            lanes = list(self._lanes.values())
-            for task in lanes:
+            runners = list(self._runners)
+            for task in runners:
                 task.cancel()
-            await asyncio.gather(*lanes, return_exceptions=True)
+            await asyncio.gather(*runners, return_exceptions=True)
+            self._ready.clear()
+            self._lanes.clear()
 
     def prune(self, now: datetime) -> int:
         """Delete sent and failed rows older than the retention; return how many."""
@@ -152,17 +174,29 @@ class DeliveryWorker:
             waker.cancel()
 
     def _start_due_lanes(self) -> datetime | None:
-        """Start a task for each idle lane whose head is due; return the next idle due time."""
+        """Queue each idle lane whose head is due; return the next idle due time."""
         now = self._clock.now()
         next_due: datetime | None = None
+        lanes, ready = self._lanes, self._ready
         for row in self._store.outbox_heads():
-            if row.lane in self._lanes:
+            lane = row.lane
+            if lane in lanes:
                 continue
             if row.next_attempt_at <= now:
-                self._lanes[row.lane] = asyncio.create_task(self._drain(row.lane))
+                lanes.add(lane)
+                ready.append(lane)
             elif next_due is None or row.next_attempt_at < next_due:
                 next_due = row.next_attempt_at
+        for _ in range(min(self._concurrency - len(self._runners), len(ready))):
+            task = asyncio.create_task(self._runner())
+            self._runners.add(task)
+            task.add_done_callback(self._runners.discard)
         return next_due
+
+    async def _runner(self) -> None:
+        """Drain queued lanes one after another until none is left."""
+        while self._ready:
+            await self._drain(self._ready.popleft())
 
     async def _drain(self, lane: Lane) -> None:
         """Deliver the lane's rows in order while the head is due."""
@@ -171,14 +205,13 @@ class DeliveryWorker:
                 row = self._store.outbox_head(lane)
                 if row is None or row.next_attempt_at > self._clock.now():
                     return
-                async with self._slots:
-                    await self._attempt(row)
+                await self._attempt(row)
                 self._refresh_gauge()
         except StoreError as exc:
             # The row stays pending and is tried again: delivery is at least once.
             log.error("outbox lane of receiver %r stopped: %s", lane[1], exc)
         finally:
-            self._lanes.pop(lane, None)
+            self._lanes.discard(lane)
             # Only a lane left with a row due before the loop's planned wake-up needs the
             # loop to look again; waking after every drained lane (or every retry) made
             # delivery quadratic in the backlog.
@@ -193,7 +226,18 @@ class DeliveryWorker:
                 self._wake.set()
 
     def _policy(self, row: OutboxRow) -> DeliveryPolicy:
-        return self._policies.get((row.receiver, row.integration)) or DeliveryPolicy()
+        return self._policies.get((row.receiver, row.integration)) or _NO_POLICY
+
+    def _counters(self, channel: str, receiver: str) -> _Counters:
+        found = self._counters_by.get((channel, receiver))
+        if found is None:
+            m = self._metrics
+            found = self._counters_by[(channel, receiver)] = _Counters(
+                m.notifications.labels(channel=channel, receiver=receiver),
+                m.notification_latency.labels(channel=channel),
+                m.notification_delay.labels(channel=channel),
+            )
+        return found
 
     def _limits(self, row: OutboxRow, policy: DeliveryPolicy) -> list[tuple[Hashable, Limit]]:
         limits: list[tuple[Hashable, Limit]] = []
@@ -206,6 +250,8 @@ class DeliveryWorker:
 
     def _rate_limited(self, rows: Sequence[OutboxRow], policy: DeliveryPolicy) -> bool:
         """Defer ``rows`` and return True when a rate limit says the send must wait."""
+        if policy.rate_limit is None and policy.recipient_limit is None:
+            return False
         limits = self._limits(rows[0], policy)
         if not limits:
             return False
@@ -238,10 +284,10 @@ class DeliveryWorker:
         if policy.digest is not None and digestible(row.payload, policy.digest.priorities):
             await self._attempt_digest(row, notifier, policy)
             return
-        if self._rate_limited([row], policy):
+        if self._rate_limited((row,), policy):
             return
         message = Message(row.receiver, row.group_key, row.payload, row.id)
-        await self._send(notifier, policy, [row], message)
+        await self._send(notifier, policy, (row,), message)
 
     async def _attempt_digest(
         self, row: OutboxRow, notifier: Notifier, policy: DeliveryPolicy
@@ -302,9 +348,7 @@ class DeliveryWorker:
         else:
             self._delivered(rows, receipt, time.perf_counter() - started)
             return
-        self._metrics.notification_latency.labels(channel=channel).observe(
-            time.perf_counter() - started
-        )
+        self._counters(channel, receiver).latency.observe(time.perf_counter() - started)
         if reason not in FAILURE_REASONS:
             reason = "other"
         self._metrics.notifications_failed.labels(
@@ -336,22 +380,26 @@ class DeliveryWorker:
 
     def _delivered(self, rows: Sequence[OutboxRow], receipt: Receipt | None, took: float) -> None:
         channel = rows[0].channel
-        self._metrics.notification_latency.labels(channel=channel).observe(took)
+        counters = self._counters(channel, rows[0].receiver)
+        counters.latency.observe(took)
         now = self._clock.now()
+        # One check, not a log call per row: at the default level these lines are off.
+        verbose = log.isEnabledFor(logging.INFO)
         for row in rows:
             self._store.mark_sent(row.id, row.attempts + 1, now)
-            self._metrics.notifications.labels(channel=channel, receiver=row.receiver).inc()
+            counters.delivered.inc()
             if row.first_firing_at is not None:
                 delay = (now - row.first_firing_at).total_seconds()
-                self._metrics.notification_delay.labels(channel=channel).observe(max(delay, 0.0))
-            log.info(
-                "delivered notification %d to receiver %r %s[%d] (attempt %d)",
-                row.id,
-                row.receiver,
-                channel,
-                row.integration,
-                row.attempts + 1,
-            )
+                counters.delay.observe(max(delay, 0.0))
+            if verbose:
+                log.info(
+                    "delivered notification %d to receiver %r %s[%d] (attempt %d)",
+                    row.id,
+                    row.receiver,
+                    channel,
+                    row.integration,
+                    row.attempts + 1,
+                )
         if receipt is not None and receipt.provider_ids:
             self._store.record_receipt(rows[0].id, channel, receipt.provider_ids, now)
 

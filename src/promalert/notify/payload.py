@@ -141,6 +141,19 @@ def build_payload(
     return _assemble(quote_meta(receiver), group_key, group_labels, entries, external_url, 0)
 
 
+def entries_payload(
+    *,
+    receiver: str,
+    group_key: str,
+    group_labels: Mapping[str, str],
+    entries: Sequence[Mapping[str, Any]],
+    external_url: str,
+) -> dict[str, Any]:
+    """The version 4 payload for alert entries already judged (see :func:`alert_entry`)."""
+    listed = [dict(e) for e in entries]
+    return _assemble(quote_meta(receiver), group_key, group_labels, listed, external_url, 0)
+
+
 def truncate_payload(payload: dict[str, Any], max_alerts: int) -> dict[str, Any]:
     """Keep the first ``max_alerts`` alerts (0 = all), recomputing what depends on them.
 

@@ -18,6 +18,7 @@ import aiohttp
 from promalert.config.receivers import WebhookConfig
 from promalert.notify.base import Message
 from promalert.notify.channel import ChannelContext, TemplatedChannel
+from promalert.notify.keepalive import KeepAliveClient
 from promalert.notify.payload import truncate_payload
 
 SIGNATURE_HEADER = "X-Promalert-Signature"
@@ -45,9 +46,14 @@ class WebhookNotifier(TemplatedChannel):
         context = session if isinstance(session, ChannelContext) else ChannelContext(session)
         self._url = config.url.get_secret_value()
         hmac_secret = config.hmac_secret.get_secret_value() if config.hmac_secret else ""
-        self._headers = {k: v.get_secret_value() for k, v in config.headers.items()}
-        secrets = [self._url, hmac_secret, *self._headers.values()]
-        super().__init__(config, context, receiver, index, secrets=secrets)
+        custom = {k: v.get_secret_value() for k, v in config.headers.items()}
+        secrets = [self._url, hmac_secret, *custom.values()]
+        self._headers = {"Content-Type": "application/json", **custom}
+        # Its own keep-alive pool: one webhook per alert group made aiohttp's per-request
+        # cost most of the delivery cost (https URLs still go through the session).
+        super().__init__(
+            config, context, receiver, index, secrets=secrets, keepalive=KeepAliveClient()
+        )
         self._config = config
         self._hmac_secret = hmac_secret
 
@@ -63,8 +69,8 @@ class WebhookNotifier(TemplatedChannel):
     async def notify(self, message: Message) -> None:
         """POST the payload once; raise NotifyError saying whether to retry."""
         body = self.body(message)
-        headers = {"Content-Type": "application/json", **self._headers}
+        headers = self._headers
         if self._hmac_secret:
-            headers[SIGNATURE_HEADER] = sign(self._hmac_secret, body)
+            headers = {**headers, SIGNATURE_HEADER: sign(self._hmac_secret, body)}
         response = await self._http.post(self._url, data=body, headers=headers)
         self._http.check(response)

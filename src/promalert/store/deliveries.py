@@ -157,10 +157,12 @@ class DeliveryLog:
         receiver: str | None = None,
         channel: str | None = None,
         before_id: int | None = None,
+        group_key: str | None = None,
     ) -> list[NotificationRecord]:
         """The newest notifications first, optionally filtered; ``before_id`` pages back."""
         where, args = [], list[Any]()
-        for column, value in (("receiver", receiver), ("channel", channel)):
+        filters = (("receiver", receiver), ("channel", channel), ("group_key", group_key))
+        for column, value in filters:
             if value is not None:
                 where.append(f"{column}=?")
                 args.append(value)

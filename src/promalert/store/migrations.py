@@ -83,6 +83,36 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX deliveries_by_outbox ON deliveries (outbox_id);
     """,
+    # 4: incidents (escalation state as one JSON document each) and their timelines.
+    """
+    CREATE TABLE incidents (
+        id           INTEGER PRIMARY KEY,
+        policy       TEXT NOT NULL,
+        group_key    TEXT NOT NULL,
+        group_labels TEXT NOT NULL,
+        priority     TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('triggered', 'acknowledged', 'resolved')),
+        state        TEXT NOT NULL,
+        alerts       TEXT NOT NULL,
+        created_at   TEXT NOT NULL,
+        updated_at   TEXT NOT NULL,
+        first_ack_at TEXT,
+        resolved_at  TEXT,
+        next_due     TEXT
+    );
+    CREATE INDEX incidents_by_status ON incidents (status, id);
+    CREATE INDEX incidents_by_created ON incidents (created_at);
+    CREATE TABLE incident_events (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id INTEGER NOT NULL,
+        at          TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        by          TEXT,
+        via         TEXT,
+        detail      TEXT NOT NULL
+    );
+    CREATE INDEX incident_events_by_incident ON incident_events (incident_id, id);
+    """,
 )
 
 

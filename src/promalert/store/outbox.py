@@ -160,6 +160,7 @@ class OutboxStore:
 
     def _init_outbox(self) -> None:
         """Set up the (not yet loaded) index and the triggers that invalidate it."""
+        self._conn.execute("PRAGMA cache_size=-65536")  # H3EXPERIMENT
         self._lanes: dict[Lane, deque[OutboxRow]] | None = None
         self._lane_of: dict[int, Lane] = {}
         self._pending_count = 0
@@ -273,6 +274,24 @@ class OutboxStore:
             for row_id, (_, notification) in zip(ids, queued, strict=True):
                 self._add(_new_row(row_id, notification))
         return ids
+
+    def _insert_outbox(
+        self, conn: sqlite3.Connection, notifications: Sequence[NewNotification]
+    ) -> list[int]:
+        """Insert outbox rows inside another write of this class (see :meth:`_own`)."""
+        first = next_outbox_id(conn) if notifications else 0
+        ids = list(range(first, first + len(notifications)))
+        conn.executemany(
+            _INSERT_OUTBOX,
+            [_outbox_params(i, n) for i, n in zip(ids, notifications, strict=True)],
+        )
+        return ids
+
+    def _index_new(self, ids: Sequence[int], notifications: Sequence[NewNotification]) -> None:
+        """Add rows :meth:`_insert_outbox` wrote (once committed) to a loaded index."""
+        if self._lanes is not None:
+            for row_id, notification in zip(ids, notifications, strict=True):
+                self._add(_new_row(row_id, notification))
 
     def mark_sent(self, row_id: int, attempts: int, at: datetime) -> None:
         """Record a successful delivery (written with the other marks of this loop turn)."""

@@ -22,6 +22,7 @@ from promalert.errors import StoreError
 from promalert.model import Alert, Labels
 from promalert.store.checkpoint import Checkpointer
 from promalert.store.deliveries import DeliveryLog
+from promalert.store.incidents import IncidentStore
 from promalert.store.migrations import migrate
 from promalert.store.outbox import OutboxStore, write_nflog
 from promalert.store.records import (
@@ -36,7 +37,7 @@ from promalert.store.records import (
 log = logging.getLogger(__name__)
 
 
-class Store(OutboxStore, DeliveryLog):
+class Store(OutboxStore, DeliveryLog, IncidentStore):
     """promalert's durable state in one SQLite file."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:

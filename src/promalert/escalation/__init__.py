@@ -1,0 +1,1 @@
+"""Incidents, escalation policies, on-call schedules and SLA clocks."""
