@@ -100,7 +100,12 @@ class Service:
         self.silences = Silences(self._store, self.clock)
         self._session = aiohttp.ClientSession()
         self._start_pipeline(config, groups)
-        app = make_app(self, alertmanager=self)
+        app = make_app(
+            self,
+            alertmanager=self,
+            incidents=self,
+            auth=lambda: self.config.server.auth if self.config else None,
+        )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, config.server.host, config.server.port).start()

@@ -3,7 +3,7 @@ the delivery log and provider callbacks."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -11,6 +11,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.aiohttp import make_aiohttp_handler
 
 from promalert.api.alertmanager import AlertmanagerHandle, add_alertmanager_routes
+from promalert.api.auth import auth_middleware
+from promalert.api.incidents import IncidentHandle, add_incident_routes
+from promalert.config.auth import AuthConfig
 
 
 class ServiceHandle(Protocol):
@@ -102,13 +105,21 @@ async def _twilio_status(request: web.Request) -> web.Response:
 
 
 def make_app(
-    service: ServiceHandle, alertmanager: AlertmanagerHandle | None = None
+    service: ServiceHandle,
+    alertmanager: AlertmanagerHandle | None = None,
+    *,
+    incidents: IncidentHandle | None = None,
+    auth: Callable[[], AuthConfig | None] | None = None,
 ) -> web.Application:
-    """Build the aiohttp application serving ``service`` (and the v2 API, if given)."""
-    app = web.Application(client_max_size=1 << 20)
+    """Build the aiohttp application serving ``service`` (and the v2 and incident APIs,
+    if given); ``auth()`` gives the current ``server.auth`` (None: everything open)."""
+    middlewares = [auth_middleware(auth)] if auth is not None else []
+    app = web.Application(client_max_size=1 << 20, middlewares=middlewares)
     app[SERVICE] = service
     if alertmanager is not None:
         add_alertmanager_routes(app, alertmanager)
+    if incidents is not None:
+        add_incident_routes(app, incidents)
     app.router.add_get("/metrics", make_aiohttp_handler(service.registry))
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)

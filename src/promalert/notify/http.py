@@ -8,6 +8,7 @@ also masked in the provider's text, which sometimes echoes what it was sent.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -211,7 +212,8 @@ class HttpSender:
         except ValueError as exc:
             raise self.error(str(exc), retryable=False, reason="config") from None
         try:
-            reply = await client.post(target, encoded, body, self._timeout)
+            async with asyncio.timeout(self._timeout):
+                reply = await client.post(target, encoded, body)
         except TimeoutError:
             raise self.error(
                 f"no answer within {self._timeout:g}s", retryable=True, reason="timeout"

@@ -13,7 +13,7 @@ non-blocking sockets driven by the event loop:
   by ``Transfer-Encoding: chunked``, by ``Content-Length`` (conflicting values are an
   error), or by the end of the connection; ``1xx`` answers are skipped; ``Connection:
   close`` and HTTP/1.0 close the connection after the answer;
-- one deadline for the whole exchange (connect, send, answer).
+- no deadline of its own: the caller puts one around the whole exchange.
 
 TLS, credentials in the URL and non-ASCII paths stay with aiohttp: :meth:`target`
 returns None for them. Idle sockets are plain sockets (not registered with the loop),
@@ -30,6 +30,7 @@ import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = ["BadResponse", "ConnectFailed", "KeepAliveClient", "Reply", "ServerClosed", "Target"]
@@ -301,17 +302,20 @@ class KeepAliveClient:
         """Close every idle connection."""
         _close_all(self._idle)
 
-    async def post(self, target: Target, headers: bytes, body: bytes, timeout: float) -> Reply:
-        """POST ``body`` with encoded ``headers``; raise TimeoutError, OSError or BadResponse."""
+    async def post(self, target: Target, headers: bytes, body: bytes) -> Reply:
+        """POST ``body`` with encoded ``headers``; raise OSError or BadResponse.
+
+        It has no deadline of its own: callers wrap it in ``asyncio.timeout`` (a cancelled
+        exchange closes its connection, so no half-read answer is ever reused).
+        """
         request = b"%s%sContent-Length: %d\r\n\r\n%s" % (target.prefix, headers, len(body), body)
-        async with asyncio.timeout(timeout):
-            sock = self._reuse(target)
-            if sock is not None:
-                try:
-                    return await self._exchange(target, sock, request)
-                except _Unanswered:
-                    pass  # the server dropped the idle connection: once more on a new one
-            return await self._exchange(target, await self._connect(target), request)
+        sock = self._reuse(target)
+        if sock is not None:
+            try:
+                return await self._exchange(target, sock, request)
+            except _Unanswered:
+                pass  # the server dropped the idle connection: once more on a new one
+        return await self._exchange(target, await self._connect(target), request)
 
     def _reuse(self, target: Target) -> socket.socket | None:
         idle = self._idle.get(target.key)
@@ -337,16 +341,16 @@ class KeepAliveClient:
         try:
             ip = ipaddress.ip_address(target.host)
             family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-            addresses: list[tuple[int, tuple[str, int]]] = [(family, (target.host, target.port))]
+            addresses: list[tuple[int, tuple[Any, ...]]] = [(family, (target.host, target.port))]
         except ValueError:
             try:
                 infos = await loop.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
             except socket.gaierror as exc:
                 raise ConnectFailed(exc.errno, "the host name does not resolve") from None
-            addresses = [(info[0], info[4][:2]) for info in infos]
+            addresses = [(int(info[0]), tuple(info[4][:2])) for info in infos]
         error: OSError = ConnectFailed(0, "no address")
-        for family, address in addresses:
-            sock = socket.socket(family, socket.SOCK_STREAM)
+        for kind, address in addresses:
+            sock = socket.socket(kind, socket.SOCK_STREAM)
             try:
                 sock.setblocking(False)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
