@@ -245,7 +245,7 @@ def main() -> int:
     server: Server | None = None
     try:
         server = start_promalert(workdir, sink_url, args.levels, args.timeout)
-        cpu0 = server.cpu()
+        cpu0, rss0 = server.cpu(), server.rss()
         wall0 = time.monotonic()
         print(
             f"{args.incidents} incidents over {format_duration(spread)}, {args.levels} levels "
@@ -283,7 +283,7 @@ def main() -> int:
     print(_row("level 1 from alert POST", from_post))
     print(
         f"promalert CPU: {cpu:.1f} s over {wall:.0f} s wall ({cpu / wall * 100:.0f}% of a core); "
-        f"peak RSS {peak / 2**20:.0f} MiB"
+        f"peak RSS {peak / 2**20:.0f} MiB (idle at start {rss0 / 2**20:.0f} MiB)"
     )
     verdict = "met" if p99 < 1.0 and missing == 0 else "NOT met"
     print(f"target p99 lateness < 1 s: {verdict} (p99 {p99 * 1000:.0f} ms)")
@@ -299,6 +299,7 @@ def main() -> int:
             "cpu_s": cpu,
             "wall_s": wall,
             "peak_rss": peak,
+            "idle_rss": rss0,
             "lateness_ms": {
                 str(level): {q: quantile(v, p) * 1000 for q, p in (("p50", 0.5), ("p99", 0.99))}
                 | {"max": max(v, default=float("nan")) * 1000}

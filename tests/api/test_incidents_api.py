@@ -2,9 +2,8 @@
 
 Alerts go in through ``POST /api/v2/alerts``; the route escalates to policy ``critical``,
 whose level 1 pages receiver ``level1`` (a webhook) and user alice on Slack (both land
-in a local sink, so the ack link alice got is read from her real notification). The
-routes under test are served by an app built like the service's own
-(:func:`add_incident_routes` behind :func:`auth_middleware`) over the running service.
+in a local sink, so the ack link alice got is read from her real notification). Every
+request goes to the service's own HTTP server, behind its ``server.auth``.
 
 Issue 4, acceptance 3: a valid link acknowledges (by POST only; GET changes nothing),
 expired and tampered links are refused with 403, and the timeline records who
@@ -23,15 +22,9 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from e2e.conftest import running_service
+from e2e.conftest import base_url, running_service, write_promalert
 from e2e.hooks import HookSink, serve_hooks
-from promalert.api.auth import auth_middleware
-from promalert.api.incidents import add_incident_routes
-from promalert.clock import SystemClock
-from promalert.config.models import Config
 from promalert.escalation.acklinks import make_token, read_token
 from promalert.service import Service
 from support.prometheus import free_port
@@ -39,8 +32,6 @@ from support.prometheus import free_port
 ADMIN = "admin-token-0123456789"
 ALICE = "alice-token-0123456789"
 VIEWER = "viewer-token-012345678"
-
-Client = TestClient[web.Request, web.Application]
 
 
 def write_config(folder: Path, hook_url: str) -> Path:
@@ -102,18 +93,14 @@ class Env:
 
     service: Service
     hooks: HookSink
-    api: Client
+    api: aiohttp.ClientSession
     url: str
 
     async def open_incident(self, name: str) -> int:
         """Post a firing alert called ``name`` and return the id of the incident it opens."""
-        async with aiohttp.ClientSession() as session:
-            async with session.post(
-                f"{self.url}/api/v2/alerts",
-                json=[{"labels": {"alertname": name, "severity": "critical"}}],
-                headers={"Authorization": f"Bearer {ADMIN}"},
-            ) as response:
-                assert response.status == 200, await response.text()
+        alert = {"labels": {"alertname": name, "severity": "critical"}}
+        status, body = await self.call("POST", "/api/v2/alerts", json=[alert])
+        assert status == 200, body
         for _ in range(200):
             manager = self.service.incidents
             assert manager is not None
@@ -145,7 +132,7 @@ class Env:
         manager = self.service.incidents
         assert manager is not None
         token = url.rsplit("/", 1)[1]
-        return read_token(manager.ack_secret(), token, SystemClock().now()).incident_id
+        return read_token(manager.ack_secret(), token, self.service.clock.now()).incident_id
 
     async def call(
         self, method: str, path: str, *, token: str | None = ADMIN, **kwargs: Any
@@ -162,14 +149,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     async with serve_hooks() as hooks:
         config = write_config(tmp_path, hooks.url)
         async with running_service(config) as service:
-
-            def auth() -> Any:
-                return service.config.server.auth if service.config else None
-
-            app = web.Application(middlewares=[auth_middleware(auth)])
-            add_incident_routes(app, service)
-            async with TestClient(TestServer(app, host="127.0.0.1")) as api:
-                url = yaml.safe_load(config.read_text())["global"]["external_url"]
+            url = base_url(config)
+            async with aiohttp.ClientSession(base_url=url) as api:
                 yield Env(service, hooks, api, url)
 
 
@@ -352,28 +333,20 @@ async def test_oncall_now_and_preview(env: Env) -> None:
 # -- no escalation configured -----------------------------------------------------------
 
 
-@dataclass
-class Bare:
-    """A service without escalation policies."""
-
-    incidents: None
-    config: Config | None
-    clock: SystemClock
-
-
-async def test_without_escalation_policies_every_route_says_so() -> None:
-    app = web.Application()
-    add_incident_routes(app, Bare(None, None, SystemClock()))
-    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+async def test_without_escalation_policies_every_route_says_so(tmp_path: Path) -> None:
+    config = write_promalert(tmp_path, hook_url="http://127.0.0.1:9/hook")
+    async with running_service(config) as service, aiohttp.ClientSession() as session:
+        assert service.incidents is None
+        url = base_url(config)
         for method, path in [
             ("GET", "/api/v1/incidents"),
             ("GET", "/api/v1/incidents/1"),
             ("POST", "/api/v1/incidents/1/ack"),
             ("GET", "/api/v1/oncall"),
         ]:
-            async with client.request(method, path) as response:
+            async with session.request(method, url + path) as response:
                 assert response.status == 503
                 assert await response.json() == {"error": "no escalation_policies configured"}
-        async with client.get("/ack/abc.def") as response:
+        async with session.get(f"{url}/ack/abc.def") as response:
             assert response.status == 503
             assert "no escalation_policies configured" in await response.text()

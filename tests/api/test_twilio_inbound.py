@@ -1,7 +1,7 @@
 """Twilio calling back: SMS replies (``ACK 12``) and voice keypresses, signatures checked.
 
-A real :class:`Service` with an escalation policy and Twilio contact channels runs; the
-inbound routes are served over it by :func:`add_incident_routes`. Requests are signed the
+A real :class:`Service` with an escalation policy and Twilio contact channels runs; its
+``global.external_url`` has a path, as behind a reverse proxy that strips it. Requests are signed the
 way Twilio documents it (base64 HMAC-SHA1 of the URL it called plus the sorted form
 fields, keyed with the account's auth token), computed here independently of promalert.
 """
@@ -21,12 +21,9 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 import yaml
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 
-from e2e.conftest import running_service
+from e2e.conftest import base_url, running_service
 from e2e.hooks import serve_hooks
-from promalert.api.incidents import add_incident_routes
 from promalert.service import Service
 from support.prometheus import free_port
 
@@ -71,17 +68,14 @@ class Env:
     """The running service and a client of the Twilio routes served over it."""
 
     service: Service
-    api: TestClient[web.Request, web.Application]
+    api: aiohttp.ClientSession
     external_url: str
 
     async def open_incident(self, name: str) -> int:
         """Post a firing alert and return the id of the incident it opens."""
-        assert self.service.config is not None
-        async with aiohttp.ClientSession() as session:
-            listen = self.service.config.server.listen
-            alert = [{"labels": {"alertname": name}}]
-            async with session.post(f"http://{listen}/api/v2/alerts", json=alert) as response:
-                assert response.status == 200, await response.text()
+        alert = [{"labels": {"alertname": name}}]
+        async with self.api.post("/api/v2/alerts", json=alert) as response:
+            assert response.status == 200, await response.text()
         manager = self.service.incidents
         assert manager is not None
         for _ in range(200):
@@ -117,10 +111,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     async with serve_hooks() as hooks:
         config = write_config(tmp_path, hooks.url)
         async with running_service(config) as service:
-            app = web.Application()
-            add_incident_routes(app, service)
-            async with TestClient(TestServer(app, host="127.0.0.1")) as api:
-                assert service.config is not None
+            assert service.config is not None
+            async with aiohttp.ClientSession(base_url=base_url(config)) as api:
                 yield Env(service, api, service.config.global_.external_url)
 
 

@@ -276,3 +276,20 @@ def test_callback_status_maps_message_and_call_statuses() -> None:
     assert callback_status({"CallSid": "CA1", "CallStatus": "no-answer"}) == ("CA1", "failed")
     assert callback_status({"CallSid": "CA1", "CallStatus": "weird"}) is None
     assert callback_status({}) is None
+
+
+def test_incident_calls_gather_a_key_that_posts_back_to_promalert() -> None:
+    from promalert.notify.twilio import gather_url, twiml
+
+    url = gather_url("https://pa.example.com/", {"id": 7, "user": "alice", "level": 2})
+    assert url == "https://pa.example.com/api/v1/twilio/voice?incident=7&user=alice"
+    spoken = twiml("Disk full & rising", "en-US", None, 1, url)
+    assert spoken == (
+        '<Response><Gather numDigits="1" method="POST" '
+        'action="https://pa.example.com/api/v1/twilio/voice?incident=7&amp;user=alice">'
+        '<Say language="en-US">Disk full &amp; rising</Say>'
+        '<Say language="en-US">Press 1 to acknowledge, or 2 to resolve.</Say>'
+        "</Gather></Response>"
+    )
+    assert gather_url("https://pa.example.com", None) is None
+    assert "<Gather" not in twiml("x", "en-US", None, 2)

@@ -102,7 +102,9 @@ _VALIDATOR_INPUTS: dict[str, JsonSchemaValue] = {
 def _validator_name(schema: Any) -> str | None:
     """``module.qualname`` of a validator core schema's function (None for other schemas)."""
     holder = schema.get("function")
-    function: Callable[..., Any] | None = holder.get("function") if isinstance(holder, dict) else None
+    function: Callable[..., Any] | None = (
+        holder.get("function") if isinstance(holder, dict) else None
+    )
     if function is None:
         return None
     return f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', '')}"

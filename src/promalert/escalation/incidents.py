@@ -23,99 +23,36 @@ import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from promalert.clock import Clock
-from promalert.config.escalation import EscalationPolicyConfig, TargetConfig
-from promalert.config.priorities import PrioritiesConfig, Priority
+from promalert.config.escalation import EscalationPolicyConfig
+from promalert.config.priorities import PrioritiesConfig
 from promalert.dispatch.flush import EscalationUpdate
 from promalert.dispatch.priority import most_urgent, priority_of
 from promalert.errors import PromalertError, StoreError
 from promalert.escalation import policy as core
-from promalert.escalation.acklinks import ack_url, make_token
+from promalert.escalation.pager import Batch, Incident, Pager
 from promalert.escalation.policy import EscalationState, TransitionError
-from promalert.escalation.targets import Directory, Recipient
+from promalert.escalation.targets import Directory
 from promalert.escalation.views import incident_json, oncall_json
 from promalert.metrics import Metrics
 from promalert.model import Labels
-from promalert.notify.payload import alert_entry, entries_payload, format_time
-from promalert.store import NewNotification, Store
-from promalert.store.incidents import IncidentEvent, IncidentRecord
+from promalert.notify.payload import alert_entry
+from promalert.store import Store
 
 __all__ = ["IncidentManager", "IncidentNotFound", "TransitionError"]
 
 log = logging.getLogger(__name__)
 
-ACK_LINK_LIFETIME = timedelta(hours=24)
 _MAX_SLEEP = 60.0
 _SECRET_KV = "ack_link_secret"
 
 
 class IncidentNotFound(PromalertError):
     """No incident has the id asked for (the API answers 404)."""
-
-
-@dataclass(slots=True)
-class Incident:
-    """An open incident in memory: identity, alerts and escalation state."""
-
-    id: int
-    route_policy: str  # the route's ``escalation``: with group_key, what the incident is for
-    policy: str  # the policy it follows (``by_priority`` may have chosen another)
-    group_key: str
-    group_labels: dict[str, str]
-    priority: Priority
-    alerts: dict[str, dict[str, Any]]
-    esc: EscalationState
-    updated_at: datetime
-    sla: dict[str, float | None] = field(default_factory=dict)
-
-    def record(self, due: datetime | None) -> IncidentRecord:
-        """The row to store."""
-        state = {"escalation": self.esc.to_dict(), "route_policy": self.route_policy}
-        state["sla"] = self.sla
-        return IncidentRecord(
-            id=self.id,
-            policy=self.policy,
-            group_key=self.group_key,
-            group_labels=self.group_labels,
-            priority=self.priority,
-            status=self.esc.status,
-            state=state,
-            alerts=list(self.alerts.values()),
-            created_at=self.esc.created_at,
-            updated_at=self.updated_at,
-            first_ack_at=self.esc.first_ack_at,
-            resolved_at=self.esc.resolved_at,
-            next_due=due,
-        )
-
-    @classmethod
-    def from_record(cls, r: IncidentRecord) -> Incident:
-        """The incident a stored row describes (raises ValueError if it is malformed)."""
-        return cls(
-            id=r.id,
-            route_policy=str(r.state.get("route_policy", r.policy)),
-            policy=r.policy,
-            group_key=r.group_key,
-            group_labels=dict(r.group_labels),
-            priority=r.priority,  # type: ignore[arg-type]
-            alerts={str(a["fingerprint"]): dict(a) for a in r.alerts},
-            esc=EscalationState.from_dict(r.state["escalation"]),
-            updated_at=r.updated_at,
-            sla=dict(r.state.get("sla") or {}),
-        )
-
-
-@dataclass(slots=True)
-class _Batch:
-    """What one change writes: incidents, timeline events and notifications."""
-
-    incidents: dict[int, Incident] = field(default_factory=dict)
-    events: list[IncidentEvent] = field(default_factory=list)
-    notifications: list[NewNotification] = field(default_factory=list)
 
 
 class IncidentManager:
@@ -172,7 +109,9 @@ class IncidentManager:
         """Use a new configuration (a reload) from the next step on."""
         self.policies = dict(policies)
         self.directory = directory
-        self._external_url = external_url.rstrip("/")
+        self._pager = Pager(
+            directory, self._metrics, external_url=external_url, secret=self._secret
+        )
         self._priorities = priorities
         targets = [p.sla.ack for p in policies.values() if p.sla and p.sla.ack]
         targets += [p.sla.resolve for p in policies.values() if p.sla and p.sla.resolve]
@@ -191,7 +130,7 @@ class IncidentManager:
         them; resolving says so on their timelines instead of leaving them stuck.
         """
         now = self._clock.now()
-        batch = _Batch()
+        batch = Batch()
         for incident in incidents:
             incident.esc = replace(
                 incident.esc,
@@ -203,7 +142,7 @@ class IncidentManager:
             )
             incident.updated_at = now
             batch.incidents[incident.id] = incident
-            self._event(batch, incident, now, "resolved", via="config", policy_removed=True)
+            batch.event(incident, now, "resolved", via="config", policy_removed=True)
             log.warning(
                 "incident %d resolved: its escalation policy %r is no longer configured",
                 incident.id,
@@ -223,7 +162,7 @@ class IncidentManager:
     def observe(self, updates: Sequence[EscalationUpdate]) -> None:
         """Open, extend or auto-resolve incidents for the groups the dispatcher flushed."""
         now = self._clock.now()
-        batch = _Batch()
+        batch = Batch()
         for update in updates:
             if update.policy not in self.policies:
                 continue  # the route's policy was removed by a reload
@@ -238,7 +177,7 @@ class IncidentManager:
         self._commit(batch)
 
     def _open_incident(
-        self, update: EscalationUpdate, firing: Sequence[Any], now: datetime, batch: _Batch
+        self, update: EscalationUpdate, firing: Sequence[Any], now: datetime, batch: Batch
     ) -> None:
         priority = most_urgent(priority_of(a.labels, self._priorities) for a in firing)
         name = core.policy_for_priority(self.policies, update.policy, priority)
@@ -258,20 +197,20 @@ class IncidentManager:
         )
         self._next_id += 1
         batch.incidents[incident.id] = incident
-        self._event(batch, incident, now, "opened", priority=priority, policy=name)
+        batch.event(incident, now, "opened", priority=priority, policy=name)
         for fp in incident.alerts:
-            self._event(batch, incident, now, "alert_added", fingerprint=fp)
-        self._execute(incident, actions, now, batch)
+            batch.event(incident, now, "alert_added", fingerprint=fp)
+        self._pager.execute(incident, self._policy(incident), actions, now, batch)
 
     def _update_alerts(
-        self, incident: Incident, update: EscalationUpdate, now: datetime, batch: _Batch
+        self, incident: Incident, update: EscalationUpdate, now: datetime, batch: Batch
     ) -> None:
         changed = False
         for alert in update.alerts:
             entry = alert_entry(alert, update.at)
             known = incident.alerts.get(alert.fingerprint)
             if known is None and entry["status"] == "firing":
-                self._event(batch, incident, now, "alert_added", fingerprint=alert.fingerprint)
+                batch.event(incident, now, "alert_added", fingerprint=alert.fingerprint)
             if known != entry and (known is not None or entry["status"] == "firing"):
                 incident.alerts[alert.fingerprint] = entry
                 changed = True
@@ -289,7 +228,7 @@ class IncidentManager:
             ]
         )
         if urgent != incident.priority:
-            self._event(batch, incident, now, "priority", old=incident.priority, new=urgent)
+            batch.event(incident, now, "priority", old=incident.priority, new=urgent)
             incident.priority, changed = urgent, True
         if not any(fp in update.firing for fp in incident.alerts):
             self._transition(incident, "resolve", None, "auto", None, now, batch)
@@ -328,7 +267,7 @@ class IncidentManager:
             verb = {"acknowledge": "acknowledge", "unacknowledge": "unacknowledge"}
             raise TransitionError("resolved", verb.get(action, action), _ALLOWED[action])
         now = self._clock.now()
-        batch = _Batch()
+        batch = Batch()
         self._transition(incident, action, by, via, comment, now, batch)
         self._commit(batch)
         found = self.get(incident_id, detail=False)
@@ -343,7 +282,7 @@ class IncidentManager:
         via: str,
         comment: str | None,
         now: datetime,
-        batch: _Batch,
+        batch: Batch,
     ) -> None:
         """Apply ack/unack/resolve (raising TransitionError) and what it sets off."""
         policy = self._policy(incident)
@@ -358,17 +297,19 @@ class IncidentManager:
         before = [
             a for a in actions if not (isinstance(a, core.NotifyLevel) and a.reason == "unack")
         ]
-        self._execute(incident, before, now, batch)
+        self._pager.execute(incident, self._policy(incident), before, now, batch)
         old = incident.esc
         incident.esc, incident.updated_at = esc, now
         batch.incidents[incident.id] = incident
         kind = {"acknowledge": "acknowledged", "unacknowledge": "unacknowledged"}
         detail: dict[str, Any] = {"comment": comment} if comment else {}
-        self._event(batch, incident, now, kind.get(action, "resolved"), by=by, via=via, **detail)
+        batch.event(incident, now, kind.get(action, "resolved"), by=by, via=via, **detail)
         self._observe_times(incident, old, esc)
-        self._execute(incident, [a for a in actions if a not in before], now, batch)
+        self._pager.execute(
+            incident, self._policy(incident), [a for a in actions if a not in before], now, batch
+        )
         if action == "resolve":
-            self._notify_resolved(incident, now, batch)
+            self._pager.notify_resolved(incident, self._policy(incident), now, batch)
 
     # -- time ---------------------------------------------------------------------------
 
@@ -389,7 +330,7 @@ class IncidentManager:
     def run_due(self) -> int:
         """Apply every step due at the clock's time; return how many incidents moved."""
         now = self._clock.now()
-        batch = _Batch()
+        batch = Batch()
         moved = 0
         while (due := self.next_due()) is not None and due <= now:
             _, _, incident_id = heapq.heappop(self._heap)
@@ -400,7 +341,7 @@ class IncidentManager:
             incident.updated_at = now
             batch.incidents[incident.id] = incident
             self._observe_times(incident, old, incident.esc)
-            self._execute(incident, actions, now, batch)
+            self._pager.execute(incident, self._policy(incident), actions, now, batch)
             moved += 1
         self._commit(batch)
         return moved
@@ -432,151 +373,9 @@ class IncidentManager:
             sleeper.cancel()
             waker.cancel()
 
-    # -- executing actions --------------------------------------------------------------
-
-    def _execute(
-        self, incident: Incident, actions: Sequence[core.Action], now: datetime, batch: _Batch
-    ) -> None:
-        """Turn the core's actions into notifications, timeline events and metrics."""
-        policy = self._policy(incident)
-        for action in actions:
-            if isinstance(action, core.NotifyLevel):
-                level = policy.level(action.level)
-                self._page(
-                    incident,
-                    level.targets,
-                    level.channels,
-                    now,
-                    batch,
-                    "notified",
-                    level=action.level,
-                    passes=action.passes,
-                    reason=action.reason,
-                    due=format_time(action.at),
-                )
-                self._metrics.escalation_steps.labels(
-                    policy=incident.policy, level=str(action.level)
-                ).inc()
-            elif isinstance(action, core.Remind):
-                level = policy.level(incident.esc.level)
-                target = (
-                    TargetConfig(user=action.user) if action.user in self.directory.users else None
-                )
-                self._page(
-                    incident,
-                    [target] if target else [],
-                    level.channels,
-                    now,
-                    batch,
-                    "reminder",
-                    user=action.user,
-                    count=action.count,
-                    due=format_time(action.at),
-                )
-            elif isinstance(action, core.SlaEvent):
-                counter = (
-                    self._metrics.sla_breaches
-                    if action.stage == "breach"
-                    else self._metrics.sla_warnings
-                )
-                counter.labels(policy=incident.policy, kind=action.kind).inc()
-                targets = policy.sla.notify if policy.sla else []
-                self._page(
-                    incident,
-                    targets,
-                    ["email"],
-                    now,
-                    batch,
-                    f"sla_{action.stage}",
-                    sla=action.kind,
-                    target_seconds=action.target_seconds,
-                    due=format_time(action.at),
-                )
-            elif isinstance(action, core.Retriggered):
-                self._event(batch, incident, now, "retriggered", due=format_time(action.at))
-            elif isinstance(action, core.Exhausted):
-                self._event(batch, incident, now, "exhausted", due=format_time(action.at))
-
-    def _page(
-        self,
-        incident: Incident,
-        targets: Sequence[TargetConfig],
-        kinds: Sequence[Any],
-        now: datetime,
-        batch: _Batch,
-        event: str,
-        **detail: Any,
-    ) -> None:
-        """Queue one notification per recipient of ``targets`` and log the step."""
-        resolved = self.directory.resolve(targets, kinds, now)
-        for recipient in resolved.recipients:
-            batch.notifications.append(self._notification(incident, recipient, now))
-        listed = [_who(r) for r in resolved.recipients]
-        self._event(batch, incident, now, event, targets=listed, **detail)
-        for problem in resolved.problems:
-            self._event(batch, incident, now, "unreachable", problem=problem)
-
-    def _notify_resolved(self, incident: Incident, now: datetime, batch: _Batch) -> None:
-        """Tell the current level's recipients (where they want resolves) it is over."""
-        policy = self._policy(incident)
-        level = policy.level(incident.esc.level)
-        found = self.directory.resolve(level.targets, level.channels, now).recipients
-        recipients = [r for r in found if r.send_resolved]
-        for recipient in recipients:
-            batch.notifications.append(self._notification(incident, recipient, now))
-
-    def _notification(
-        self, incident: Incident, recipient: Recipient, now: datetime
-    ) -> NewNotification:
-        entries = sorted(
-            incident.alerts.values(), key=lambda a: (a["status"] != "firing", a["fingerprint"])
-        )
-        payload = entries_payload(
-            receiver=recipient.receiver,
-            group_key=incident.group_key,
-            group_labels=incident.group_labels,
-            entries=entries,
-            external_url=self._external_url,
-        )
-        if incident.esc.status == "resolved":
-            payload["status"] = "resolved"
-        token = make_token(self._secret, incident.id, recipient.user, now + ACK_LINK_LIFETIME)
-        payload["incident"] = {
-            "id": incident.id,
-            "state": incident.esc.status,
-            "level": incident.esc.level,
-            "priority": incident.priority,
-            "policy": incident.policy,
-            "ack_url": ack_url(self._external_url, token),
-            "user": recipient.user,
-        }
-        return NewNotification(
-            receiver=recipient.receiver,
-            channel=recipient.channel,
-            integration=recipient.integration,
-            group_key=f"incident/{incident.id}",
-            payload=payload,
-            created_at=now,
-        )
-
-    # -- bookkeeping --------------------------------------------------------------------
-
     def _policy(self, incident: Incident) -> EscalationPolicyConfig:
         # configure() resolves the incidents whose policy is gone, so it is always here.
         return self.policies[incident.policy]
-
-    def _event(
-        self,
-        batch: _Batch,
-        incident: Incident,
-        at: datetime,
-        kind: str,
-        *,
-        by: str | None = None,
-        via: str | None = None,
-        **detail: Any,
-    ) -> None:
-        batch.events.append(IncidentEvent(incident.id, at, kind, by, via, detail))
 
     def _observe_times(
         self, incident: Incident, old: EscalationState, new: EscalationState
@@ -598,7 +397,7 @@ class IncidentManager:
         if due is not None:
             heapq.heappush(self._heap, (due, next(self._seq), incident.id))
 
-    def _commit(self, batch: _Batch) -> None:
+    def _commit(self, batch: Batch) -> None:
         """Write the batch in one transaction, then make it the in-memory truth."""
         if not batch.incidents and not batch.events:
             return
@@ -685,9 +484,3 @@ _ALLOWED = {
     "unacknowledge": "acknowledged",
     "resolve": "triggered or acknowledged",
 }
-
-
-def _who(recipient: Recipient) -> dict[str, Any]:
-    if recipient.user is not None:
-        return {"user": recipient.user, "channel": recipient.channel}
-    return {"receiver": recipient.receiver, "channel": recipient.channel}

@@ -16,7 +16,8 @@ import hashlib
 import hmac
 from collections import OrderedDict
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 from xml.sax.saxutils import escape, quoteattr
 
 from promalert.config.receivers import SMSConfig, TwilioConfig, VoiceConfig
@@ -106,13 +107,39 @@ def sms_parts(text: str, max_length: int, overflow: str, max_parts: int) -> list
     return [f"({i}/{len(parts)}) {p}" for i, p in enumerate(parts, 1)]
 
 
-def twiml(text: str, language: str, voice: str | None, repeat: int) -> str:
-    """TwiML that reads ``text`` ``repeat`` times with a pause between."""
+VOICE_PATH = "/api/v1/twilio/voice"
+"""Where Twilio posts the key a callee pressed (``<Gather>``) on an incident call."""
+
+
+def twiml(
+    text: str, language: str, voice: str | None, repeat: int, gather: str | None = None
+) -> str:
+    """TwiML that reads ``text`` ``repeat`` times with a pause between.
+
+    With ``gather`` (a URL), the call also asks for a key — 1 acknowledges, 2 resolves —
+    and Twilio posts it there.
+    """
     attrs = f" language={quoteattr(language)}"
     if voice:
         attrs += f" voice={quoteattr(voice)}"
     say = f"<Say{attrs}>{escape(' '.join(text.split()))}</Say>"
-    return "<Response>" + '<Pause length="1"/>'.join([say] * repeat) + "</Response>"
+    body = '<Pause length="1"/>'.join([say] * repeat)
+    if gather is not None:
+        ask = f"<Say{attrs}>Press 1 to acknowledge, or 2 to resolve.</Say>"
+        body = (
+            f'<Gather numDigits="1" method="POST" action={quoteattr(gather)}>{body}{ask}</Gather>'
+        )
+    return f"<Response>{body}</Response>"
+
+
+def gather_url(external_url: str, incident: Any) -> str | None:
+    """The ``<Gather>`` action of a call about ``incident`` (a payload's incident object)."""
+    if not isinstance(incident, Mapping) or not isinstance(incident.get("id"), int):
+        return None
+    query = {"incident": str(incident["id"])}
+    if isinstance(incident.get("user"), str):
+        query["user"] = incident["user"]
+    return f"{external_url.rstrip('/')}{VOICE_PATH}?{urlencode(query)}"
 
 
 class _TwilioChannel(TemplatedChannel):
@@ -222,6 +249,6 @@ class VoiceNotifier(_TwilioChannel):
         """Call every recipient; return the call sids."""
         _, parts = self.render(message)
         c = self._config
-        return await self._send_all(
-            message, [{"Twiml": twiml(parts["text"], c.language, c.voice, c.repeat)}]
-        )
+        gather = gather_url(self._context.external_url, message.payload.get("incident"))
+        spoken = twiml(parts["text"], c.language, c.voice, c.repeat, gather)
+        return await self._send_all(message, [{"Twiml": spoken}])
