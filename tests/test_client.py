@@ -9,16 +9,21 @@ import io
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+import yaml
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from e2e.conftest import running_service
 from promalert.client import CLIENT_COMMANDS, add_client_commands, run_client_command, table
 from promalert.clock import FakeClock
 from support.prometheus import free_port
 
+TOKEN = "erin-token-0123456789"
 INCIDENT = {
     "id": 12,
     "state": "triggered",
@@ -315,3 +320,50 @@ async def test_silence_expire(cli: Client, seen: Seen) -> None:
 
 def test_table_aligns_columns() -> None:
     assert table(("A", "LONGER"), [("xyz", 1), (None, "")]) == "A    LONGER\nxyz  1\n"
+
+
+async def test_against_a_real_service_ack_is_recorded_as_from_the_cli(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "promalert.yml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"external_url": f"http://127.0.0.1:{port}"},
+                "server": {
+                    "listen": f"127.0.0.1:{port}",
+                    "auth": {"tokens": [{"name": "erin", "token": TOKEN, "role": "responder"}]},
+                },
+                "storage": {"url": "sqlite:///promalert.db"},
+                "route": {"escalation": "p", "group_by": ["..."], "group_wait": "0s"},
+                "receivers": [{"name": "none"}],
+                "escalation_policies": {"p": {"levels": [{"targets": [{"receiver": "none"}]}]}},
+            }
+        )
+    )
+    async with running_service(config) as service:
+        assert service.ingest is not None and service.incidents is not None
+        cli = Client(f"http://127.0.0.1:{port}")
+        run = await cli("silence", "list", "--token", TOKEN)
+        assert (run.code, run.out.strip()) == (0, "no silences")
+        run = await cli("alerts")
+        assert (run.code, run.out.strip()) == (0, "no alerts")
+        alert = '[{"labels": {"alertname": "FromCli"}}]'
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+            url = f"http://127.0.0.1:{port}/api/v2/alerts"
+            async with session.post(url, data=alert, headers=headers) as response:
+                # A responder includes sender.
+                assert response.status == 200
+        for _ in range(200):
+            if service.incidents.list():
+                break
+            await asyncio.sleep(0.02)
+        [incident] = service.incidents.list()
+        run = await cli("ack", str(incident["id"]), "--comment", "mine")
+        assert run.code == 1 and "needs a token with role responder" in run.err
+        run = await cli("ack", str(incident["id"]), "--comment", "mine", "--token", TOKEN)
+        assert run.code == 0, run.err
+        run = await cli("incident", str(incident["id"]), "--json")
+        detail = json.loads(run.out)
+        acks = [e for e in detail["timeline"] if e["kind"] == "acknowledged"]
+        assert [(e["by"], e["via"], e.get("comment")) for e in acks] == [("erin", "cli", "mine")]

@@ -110,6 +110,11 @@ def measure(name: str, args: argparse.Namespace, sink_url: str, base: Path) -> F
     )
 
 
+def _ratio(ours: float, theirs: float) -> str:
+    """``1.23x``, or ``-`` when the load that gives these figures did not run."""
+    return f"{ours / theirs:6.2f}x" if theirs and ours == ours and theirs == theirs else "     -"
+
+
 def report(figures: list[Figures], args: argparse.Namespace) -> str:
     """The figures as a table, with promalert/Alertmanager ratios when both ran."""
     lines = [
@@ -132,9 +137,10 @@ def report(figures: list[Figures], args: argparse.Namespace) -> str:
         lines += [
             "",
             "promalert / Alertmanager:",
-            f"  throughput   {p.throughput / a.throughput:6.2f}x  (target >= 1)",
-            f"  p99 latency  {p.p99_ms / a.p99_ms:6.2f}x  (target <= 1)",
-            f"  memory/alert {p.rss_per_alert / a.rss_per_alert:6.2f}x  (target <= 1)",
+            f"  throughput   {_ratio(p.throughput, a.throughput)}  (target >= 1)",
+            f"  accepted     {_ratio(p.accept_rate, a.accept_rate)}  (target >= 1)",
+            f"  p99 latency  {_ratio(p.p99_ms, a.p99_ms)}  (target <= 1)",
+            f"  memory/alert {_ratio(p.rss_per_alert, a.rss_per_alert)}  (target <= 1)",
         ]
     return "\n".join(lines)
 

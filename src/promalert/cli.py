@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from promalert import __version__
+from promalert.client import CLIENT_COMMANDS, add_client_commands, run_client_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -97,6 +98,7 @@ def _parser() -> argparse.ArgumentParser:
     schema.add_argument(
         "--format", choices=["json", "markdown"], default="json", help="(default: %(default)s)"
     )
+    add_client_commands(sub)
     return parser
 
 
@@ -108,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if args.command in CLIENT_COMMANDS:
+        return run_client_command(args)
     if args.command == "check":
         from promalert.check import run_check
 

@@ -1,9 +1,9 @@
 """Twilio calling back: SMS replies (``ACK 12``) and voice keypresses, signatures checked.
 
 A real :class:`Service` with an escalation policy and Twilio contact channels runs; its
-``global.external_url`` has a path, as behind a reverse proxy that strips it. Requests are signed the
-way Twilio documents it (base64 HMAC-SHA1 of the URL it called plus the sorted form
-fields, keyed with the account's auth token), computed here independently of promalert.
+``global.external_url`` has a path, as behind a reverse proxy that strips it. Requests
+are signed the way Twilio documents it (base64 HMAC-SHA1 of the URL it called plus the
+sorted form fields, keyed with the account's auth token), computed here independently.
 """
 
 from __future__ import annotations

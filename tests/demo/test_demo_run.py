@@ -35,3 +35,7 @@ def test_demo_fires_alerts_and_stops_by_itself(tmp_path: Path) -> None:
     )
     assert cpu["labels"]["instance"] == "web-1"
     assert cpu["annotations"]["summary"].startswith("CPU on web-1 at 9")
+    # The high-severity queue alert opened an incident that escalated past level 1.
+    levels = {p["incident"]["level"] for p in payloads if "incident" in p}
+    assert {1, 2} <= levels, levels
+    assert "level 2 (team-lead)" in done.stdout

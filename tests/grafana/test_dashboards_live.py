@@ -30,7 +30,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from e2e.conftest import running_service
+from e2e.conftest import eventually, running_service
 from e2e.hooks import HookSink, serve_hooks
 from support.dashboards import Query, load_dashboards, queries, substitute
 from support.exporter import Exporter, serve_exporter
@@ -186,9 +186,7 @@ async def open_incident(base: str, name: str, prom: RunningPrometheus, seen: int
                 return int(incident["id"])
         return None
 
-    async with asyncio.timeout(10):
-        while (incident := await found()) is None:
-            await asyncio.sleep(0.2)
+    incident = await eventually(found, within=10)
     await prom.wait_for(f'sum(promalert_escalation_steps_total{{level="1"}}) >= {seen}', within=10)
     return incident
 
@@ -227,11 +225,12 @@ async def scripted_workload(
     exporter.set("dash_cpu_percent", {"host": "web-1"}, 40.0)
     exporter.set("dash_queue_depth", {"queue": "orders"}, 10.0)
     ended = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
-    await call(
-        "POST",
-        f"{base}/api/v2/alerts",
-        [{"labels": {"alertname": "DashApi", "instance": "api-1"}, "endsAt": ended}],
-    )
+    posted = [
+        {"labels": {"alertname": "DashApi", "instance": "api-1"}},
+        {"labels": {"alertname": "DashDiskFull", "severity": "critical"}},
+        {"labels": {"alertname": "DashDiskSlow", "severity": "critical"}},
+    ]
+    await call("POST", f"{base}/api/v2/alerts", [a | {"endsAt": ended} for a in posted])
     await prom.wait_for('promalert_alerts{state="firing"} == 0', within=15)
     await prom.wait_for("sum(promalert_notifications_failed_total) >= 4", within=15)
     await prom.wait_for("sum(promalert_notification_retries_total) >= 4", within=15)

@@ -2,7 +2,8 @@
 
 - ``GET /api/v1/incidents`` (``?state=``, ``?limit=``, ``?before=``), ``GET
   /api/v1/incidents/{id}``, ``POST /api/v1/incidents/{id}/ack|unack|resolve`` with an
-  optional JSON body ``{"by": ..., "comment": ...}``; ``by`` defaults to the token holder.
+  optional JSON body ``{"by": ..., "comment": ...}``; ``by`` defaults to the token holder,
+  and the terminal client adds ``"via": "cli"`` so the timeline tells the paths apart.
 - ``GET /api/v1/oncall`` (``?days=``, default 7).
 - ``GET /ack/{token}`` shows a confirmation page and changes nothing, so link previewers
   cannot acknowledge; ``POST /ack/{token}`` acknowledges as the person the link was made for.
@@ -156,7 +157,7 @@ async def _action_body(request: web.Request) -> tuple[str | None, str | None, Vi
         raise ValueError('body must be a JSON object like {"by": "alice", "comment": "..."}')
     unknown = sorted(set(data) - _BODY_FIELDS)
     if unknown:
-        raise ValueError(f"unknown field(s) {', '.join(unknown)} (expected by, comment)")
+        raise ValueError(f"unknown field(s) {', '.join(unknown)} (expected by, comment, via)")
     for name in ("by", "comment"):
         if data.get(name) is not None and not isinstance(data[name], str):
             raise ValueError(f"{name} must be a string")

@@ -86,13 +86,22 @@ def _write_configs(folder: Path, exporter: str, prom_port: int, promalert_port: 
             "group_wait": "2s",
             "group_interval": "10s",
             "repeat_interval": "1h",
+            # Critical and high alerts also open incidents that escalate until acknowledged.
+            "routes": [{"matchers": ['severity=~"critical|high"'], "escalation": "demo"}],
         },
         "receivers": [
-            {
-                "name": "inbox",
-                "file_configs": [{"path": "inbox.jsonl", "console": True}],
-            }
+            {"name": name, "file_configs": [{"path": "inbox.jsonl", "console": True}]}
+            for name in ("inbox", "on-call", "team-lead")
         ],
+        "escalation_policies": {
+            "demo": {
+                "levels": [
+                    {"targets": [{"receiver": "on-call"}], "timeout": "20s"},
+                    {"targets": [{"receiver": "team-lead"}], "timeout": "40s"},
+                ],
+                "sla": {"ack": "30s", "notify": [{"receiver": "team-lead"}]},
+            }
+        },
     }
     config = folder / "promalert.yml"
     config.write_text(yaml.safe_dump(promalert, sort_keys=False))
@@ -169,6 +178,10 @@ async def run_demo(folder_name: str, duration: float | None) -> int:
         _say(f"promalert          http://127.0.0.1:{promalert_port}/metrics")
         _say(f"config and inbox   {folder}")
         _say("web-1 runs hot from 20s to 70s of every 2 minutes; watch alerts fire and resolve")
+        _say(
+            "high and critical alerts open incidents that escalate from on-call to team-lead "
+            f"after 20s; ack one with: promalert ack ID --url http://127.0.0.1:{promalert_port}"
+        )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=duration)
     except (ConfigError, RuntimeError) as exc:

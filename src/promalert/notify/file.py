@@ -27,6 +27,12 @@ def summary_line(payload: dict[str, Any]) -> str:
     shown = {**common, **group}
     name = shown.pop("alertname", "")
     parts = [f"[{status}]"]
+    incident = payload.get("incident")
+    if isinstance(incident, dict):
+        parts.append(
+            f"incident #{incident.get('id')} {incident.get('priority', '')} "
+            f"level {incident.get('level')} ({payload.get('receiver', '')})"
+        )
     if name:
         parts.append(name)
     parts.extend(f"{k}={v}" for k, v in sorted(shown.items()))
