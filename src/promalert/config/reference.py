@@ -82,14 +82,28 @@ def _default(node: dict[str, Any]) -> str:
     return f"`{json.dumps(node['default'])}`"
 
 
-def _refs(node: Any) -> list[str]:
-    """Names of the definitions ``node`` refers to, in document order."""
-    if isinstance(node, list):
-        return [name for item in node for name in _refs(item)]
+def _children(node: Any, suffix: str = "") -> list[tuple[str, str]]:
+    """Definitions ``node`` refers to, each with where it sits below the key (``[]``, ...)."""
     if not isinstance(node, dict):
         return []
-    found = [node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else []
-    return found + [name for value in node.values() for name in _refs(value)]
+    found = [(node["$ref"].rsplit("/", 1)[1], suffix)] if "$ref" in node else []
+    for key in ("anyOf", "oneOf", "allOf"):
+        found += [c for option in node.get(key, []) for c in _children(option, suffix)]
+    if isinstance(node.get("items"), dict):
+        found += _children(node["items"], f"{suffix}[]")
+    if isinstance(node.get("additionalProperties"), dict):
+        found += _children(node["additionalProperties"], f"{suffix}.<name>")
+    return found
+
+
+def _below(model: dict[str, Any], path: str) -> list[tuple[str, str]]:
+    """(definition, YAML path) for every definition the keys of ``model`` use."""
+    prefix = f"{path}." if path else ""
+    return [
+        (name, f"{prefix}{key}{suffix}")
+        for key, node in model.get("properties", {}).items()
+        for name, suffix in _children(node)
+    ]
 
 
 def _section(title: str, model: dict[str, Any]) -> list[str]:
@@ -109,15 +123,15 @@ def reference_markdown(schema: dict[str, Any]) -> str:
     """The Markdown reference of the config described by ``schema``."""
     defs: dict[str, Any] = schema.get("$defs", {})
     lines = [_HEADER, *_section("Top level", schema)]
-    order: list[str] = []
-    queue = _refs(schema.get("properties", {}))
-    while queue:  # breadth first, so each section comes soon after the one using it
-        name = queue.pop(0)
-        if name in order or name not in defs:
+    seen: dict[str, str] = {}
+    queue = _below(schema, "")
+    while queue:  # breadth first: each section soon after the one using it, at its first path
+        name, path = queue.pop(0)
+        if name in seen or "properties" not in defs.get(name, {}):
             continue
-        order.append(name)
-        queue += _refs(defs[name].get("properties", {}))
-    for name in order:
-        if "properties" in defs[name]:
-            lines += [f'<a id="{_anchor(name)}"></a>', "", *_section(f"`{name}`", defs[name])]
+        seen[name] = path
+        queue += _below(defs[name], path)
+    for name, path in seen.items():
+        title = f"`{path}` ({name})"
+        lines += [f'<a id="{_anchor(name)}"></a>', "", *_section(title, defs[name])]
     return "\n".join(lines).rstrip("\n") + "\n"

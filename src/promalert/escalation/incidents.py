@@ -174,7 +174,11 @@ class IncidentManager:
                     self._open_incident(update, firing, now, batch)
                 continue
             self._update_alerts(incident, update, now, batch)
-        self._commit(batch)
+        try:
+            self._commit(batch)
+        except StoreError as exc:
+            # The group flushes again at its group_interval and brings the same news.
+            log.error("incident changes not written, retried at the next flush: %s", exc)
 
     def _open_incident(
         self, update: EscalationUpdate, firing: Sequence[Any], now: datetime, batch: Batch
