@@ -270,14 +270,15 @@ class Metrics:
         )
 
 
-AnomalyRow = tuple[Mapping[str, str], float, float, float, float]
-"""One series: its labels, then score, expected, lower and upper."""
+AnomalyRow = tuple[Mapping[str, str], float, float, float, float, float]
+"""One series: its labels, then score, expected, lower, upper and the value it saw."""
 
 _ANOMALY_FAMILIES = (
     ("promalert_anomaly_score", "Anomaly score in [0, 1] of the series' last point, by rule."),
     ("promalert_anomaly_expected", "Value the anomaly detector expected for the series."),
     ("promalert_anomaly_lower", "Lower edge of the series' expected band."),
     ("promalert_anomaly_upper", "Upper edge of the series' expected band."),
+    ("promalert_anomaly_value", "The series' last value the anomaly detector scored."),
 )
 
 
@@ -320,16 +321,16 @@ class AnomalyCollector(Collector):
             snapshots = sorted(self._rows.values(), key=lambda item: item[0])
         latest: dict[tuple[tuple[str, str], ...], tuple[float, ...]] = {}
         for _, rule, rows in snapshots:  # oldest first: a newer owner of a series wins
-            for labels, score, expected, lower, upper in rows:
+            for labels, *observed in rows:
                 merged = {"rule": rule}
                 for key, text in labels.items():
                     if key == "__name__":
                         continue
                     # A series label named like ours is kept, renamed as Prometheus does.
                     merged["exported_rule" if key == "rule" else key] = text
-                latest[tuple(sorted(merged.items()))] = (score, expected, lower, upper)
+                latest[tuple(sorted(merged.items()))] = tuple(observed)
         families = [GaugeMetricFamily(name, doc) for name, doc in _ANOMALY_FAMILIES]
-        for pairs, values in latest.items():
-            for family, value in zip(families, values, strict=True):
+        for pairs, sample in latest.items():
+            for family, value in zip(families, sample, strict=True):
                 family.add_sample(family.name, dict(pairs), value)
         yield from families

@@ -253,3 +253,17 @@ async def test_payload_carries_the_incident_and_a_personal_ack_link(rig: Rig) ->
     assert incident["user"] == "bob"
     assert incident["ack_url"].startswith("http://127.0.0.1:9099/ack/")
     assert payload["version"] == "4" and payload["alerts"][0]["status"] == "firing"
+
+
+async def test_priority_picks_the_policy(rig: Rig) -> None:
+    chat = EscalationPolicyConfig.model_validate(
+        {"levels": [{"targets": [{"receiver": "team"}], "timeout": "1h"}]}
+    )
+    critical = EscalationPolicyConfig.model_validate({**POLICY, "by_priority": {"P3": "chat"}})
+    manager = rig.manager
+    policies = {"critical": critical, "chat": chat}
+    manager.configure(policies, manager.directory, external_url="http://127.0.0.1:9099")
+    rig.flush(_alert(severity="warning"))
+    [incident] = manager.list()
+    assert (incident["policy"], incident["priority"]) == ("chat", "P3")
+    assert rig.pages() == [("team", "webhook", 1)]

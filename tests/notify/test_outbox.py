@@ -273,3 +273,61 @@ async def test_run_loop_delivers_when_woken(
             await task
     assert len(store.outbox_rows("sent")) == 1
     assert value(metrics, "promalert_outbox_pending") == 0
+
+
+@dataclass
+class SlowNotifier:
+    """Holds every send for a moment and records how many were in flight at once."""
+
+    channel: str = "webhook"
+    send_resolved: bool = True
+    in_flight: int = 0
+    most: int = 0
+    seen: list[str] = field(default_factory=list)
+    expected: int = 0
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def notify(self, message: Message) -> None:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        await asyncio.sleep(0.001)
+        self.seen.append(message.group_key)
+        self.in_flight -= 1
+        if len(self.seen) == self.expected:
+            self.done.set()
+
+
+async def test_many_lanes_are_drained_at_most_concurrency_at_a_time(
+    store: Store, clock: FakeClock, metrics: Metrics
+) -> None:
+    groups = [f"{{}}:{{g{i}}}" for i in range(20)]
+    for group in groups:
+        enqueue(store, clock.now(), group)
+        enqueue(store, clock.now(), group)
+    notifier = SlowNotifier()
+    await worker(store, clock, metrics, notifier, concurrency=3).run_due()
+    assert notifier.most == 3
+    assert sorted(notifier.seen) == sorted(groups * 2)
+    assert {r.status for r in store.outbox_rows()} == {"sent"}
+    assert value(metrics, "promalert_notifications_total", channel="webhook", receiver="team") == 40
+
+
+async def test_rows_queued_while_runners_are_busy_are_delivered_by_the_running_loop(
+    store: Store, metrics: Metrics
+) -> None:
+    notifier = SlowNotifier(expected=20)
+    w = worker(store, SystemClock(), metrics, notifier, concurrency=2)
+    task = asyncio.create_task(w.run())
+    try:
+        for wave in range(5):
+            for i in range(4):
+                enqueue(store, SystemClock().now(), f"{{}}:{{w{wave}-{i}}}")
+            w.wake()
+            await asyncio.sleep(0)
+        async with asyncio.timeout(5):
+            await notifier.done.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert notifier.most <= 2
+    assert store.count_pending() == 0

@@ -277,13 +277,14 @@ def test_anomaly_collector_exports_snapshots_and_forgets_dropped_rules() -> None
 
     first, second = Owner(), Owner()
     metrics.anomaly.publish(
-        first, "R", [({"__name__": "x", "host": "a", "rule": "theirs"}, 0.5, 10.0, 8.0, 12.0)]
+        first, "R", [({"__name__": "x", "host": "a", "rule": "theirs"}, 0.5, 10.0, 8.0, 12.0, 11.0)]
     )
-    metrics.anomaly.publish(second, "S", [({"host": "b"}, 0.1, 1.0, 0.0, 2.0)])
+    metrics.anomaly.publish(second, "S", [({"host": "b"}, 0.1, 1.0, 0.0, 2.0, 1.5)])
     get = metrics.registry.get_sample_value
     labels = {"rule": "R", "host": "a", "exported_rule": "theirs"}
     assert get("promalert_anomaly_score", labels) == 0.5
     assert get("promalert_anomaly_upper", labels) == 12.0
+    assert get("promalert_anomaly_value", labels) == 11.0
     assert get("promalert_anomaly_lower", {"rule": "S", "host": "b"}) == 0.0
     # A new snapshot replaces the old one: the vanished series goes.
     metrics.anomaly.publish(first, "R", [])

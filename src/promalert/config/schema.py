@@ -54,6 +54,11 @@ _LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 _LABEL_MAP: JsonSchemaValue = {
     "type": "object",
     "propertyNames": {"pattern": _LABEL_NAME},
+    "additionalProperties": {"type": "string"},
+}
+# Alertmanager's match/match_re values may be written as bare numbers (severity: 1).
+_MATCH_MAP: JsonSchemaValue = {
+    **_LABEL_MAP,
     "additionalProperties": {"type": ["string", "number"]},
 }
 _STRINGS: JsonSchemaValue = {"type": "array", "items": {"type": "string"}}
@@ -69,8 +74,8 @@ _VALIDATOR_INPUTS: dict[str, JsonSchemaValue] = {
         "description": "an operator and a number, like '> 90'",
     },
     "promalert.config.types._label_names": _LABEL_MAP,
-    "promalert.config.matchers._label_map": _LABEL_MAP,
-    "promalert.config.matchers._regex_map": _LABEL_MAP,
+    "promalert.config.matchers._label_map": _MATCH_MAP,
+    "promalert.config.matchers._regex_map": _MATCH_MAP,
     "promalert.config.matchers._matcher_list": {
         **_STRINGS,
         "description": "matchers like 'severity=~\"critical|high\"'",

@@ -323,8 +323,10 @@ class KeepAliveClient:
         while idle:
             sock, since = idle.pop()
             if now - since > self._idle_timeout:
-                idle.append((sock, since))
-                _close_all({target.key: idle})  # the newest is too old: so are the rest
+                sock.close()
+                for older, _ in idle:  # the newest is too old: so are the rest
+                    older.close()
+                idle.clear()
                 break
             try:
                 # Readable while idle means closed (b"") or stray bytes: not reusable.

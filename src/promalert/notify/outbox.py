@@ -195,8 +195,15 @@ class DeliveryWorker:
 
     async def _runner(self) -> None:
         """Drain queued lanes one after another until none is left."""
-        while self._ready:
-            await self._drain(self._ready.popleft())
+        try:
+            while self._ready:
+                await self._drain(self._ready.popleft())
+        finally:
+            # Now, not in the done callback a loop turn later: a scan in between would
+            # count this runner as busy and leave newly queued lanes without one.
+            task = asyncio.current_task()
+            if task is not None:
+                self._runners.discard(task)
 
     async def _drain(self, lane: Lane) -> None:
         """Deliver the lane's rows in order while the head is due."""

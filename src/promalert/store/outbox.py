@@ -52,6 +52,8 @@ _CHANGED = "promalert_outbox_changed"
 # How long "sent" marks wait to be written together. A crash loses at most this much
 # of them, and a lost mark only means the notification is sent once more.
 _MARK_DELAY = 0.05
+# Page cache of the store's connection, in KB (an upper bound: pages are cached as read).
+_CACHE_KB = 65536
 
 
 def _triggers(conn: sqlite3.Connection, changed: Any) -> None:
@@ -160,7 +162,11 @@ class OutboxStore:
 
     def _init_outbox(self) -> None:
         """Set up the (not yet loaded) index and the triggers that invalidate it."""
-        self._conn.execute("PRAGMA cache_size=-65536")  # H3EXPERIMENT
+        # Every dispatcher tick and every batch of "sent" marks touches pages spread over
+        # the outbox and notification-log indexes; with SQLite's default 2 MB cache they
+        # were read back from the file again and again (about a third of the process's
+        # system time on the ingest benchmark). A bigger cache keeps them.
+        self._conn.execute(f"PRAGMA cache_size=-{_CACHE_KB}")
         self._lanes: dict[Lane, deque[OutboxRow]] | None = None
         self._lane_of: dict[int, Lane] = {}
         self._pending_count = 0

@@ -168,11 +168,11 @@ class AnomalyEvaluator(KindEvaluator):
         self.models, self.end = models, end
 
     def publish(self, metrics: Metrics | None) -> None:
-        """Export every series' last score, expected value and band."""
+        """Export every series' last score, expected value, band and observed value."""
         if metrics is None:
             return
         rows = [
-            (model.labels, s.score, s.expected, s.lower, s.upper)
+            (model.labels, s.score, s.expected, s.lower, s.upper, model.last_value)
             for model in self.models.values()
             if (s := model.last) is not None
         ]
