@@ -145,9 +145,9 @@ def test_unknown_top_level_key_lists_the_allowed_ones(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL + "rule_file: [x]\nbase_dir: /etc\n")
     problems = _problems(path)
     assert problems[0] == f"{path}:5:1: unknown key 'rule_file' (expected one of: " + (
-        "contact_channels, datasource, escalation_policies, global, inhibit_rules, mute_time_intervals, "
-        "priorities, receivers, reports, route, rule_files, schedules, server, storage, "
-        "templates, time_intervals, users)"
+        "contact_channels, datasource, escalation_policies, global, inhibit_rules, "
+        "mute_time_intervals, priorities, receivers, reports, route, rule_files, schedules, "
+        "server, storage, templates, time_intervals, users)"
     )
     assert problems[1] == f"{path}:6:1: unknown key 'base_dir'"
 
