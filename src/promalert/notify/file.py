@@ -27,12 +27,6 @@ def summary_line(payload: dict[str, Any]) -> str:
     shown = {**common, **group}
     name = shown.pop("alertname", "")
     parts = [f"[{status}]"]
-    incident = payload.get("incident")
-    if isinstance(incident, dict):
-        parts.append(
-            f"incident #{incident.get('id')} {incident.get('priority', '')} "
-            f"level {incident.get('level')} ({payload.get('receiver', '')})"
-        )
     if name:
         parts.append(name)
     parts.extend(f"{k}={v}" for k, v in sorted(shown.items()))
@@ -47,6 +41,17 @@ def summary_line(payload: dict[str, Any]) -> str:
     if len(alerts) > 1:
         parts.append(f"({len(alerts)} alerts)")
     return " ".join(parts)
+
+
+def console_line(payload: dict[str, Any]) -> str:
+    """:func:`summary_line`, naming the incident and level for escalation notifications."""
+    line = summary_line(payload)
+    incident = payload.get("incident")
+    if not isinstance(incident, dict):
+        return line
+    status, _, rest = line.partition(" ")
+    where = f"incident #{incident.get('id')} {incident.get('priority', '')} level "
+    return f"{status} {where}{incident.get('level')} ({payload.get('receiver', '')}) {rest}"
 
 
 class FileNotifier:
@@ -93,7 +98,7 @@ class FileNotifier:
                 ) from None
         if self._config.console:
             stream = self._stream or sys.stdout
-            print(summary_line(message.payload), file=stream, flush=True)
+            print(console_line(message.payload), file=stream, flush=True)
 
 
 def _append(path: Path, line: str) -> None:
