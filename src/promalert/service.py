@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ from promalert.dispatch.silence import Silences
 from promalert.errors import ConfigError
 from promalert.escalation.incidents import IncidentManager
 from promalert.escalation.oncall import OncallWatcher
+from promalert.escalation.reports import ReportScheduler
 from promalert.escalation.schedule import build_schedules
+from promalert.escalation.stats import compute_stats
 from promalert.escalation.targets import Directory
 from promalert.metrics import Metrics
 from promalert.notify.base import Notifier
@@ -175,6 +178,19 @@ class Service:
         )
         loops: list[Coroutine[Any, Any, None]] = [worker.run(), dispatcher.run(), ingest.run()]
         loops += self._escalation(config, notifiers, worker.wake)
+        if config.reports:
+            by_receiver: dict[str, list[tuple[int, str]]] = {}
+            for (name, index), notifier in sorted(notifiers.items(), key=lambda kv: kv[0]):
+                by_receiver.setdefault(name, []).append((index, notifier.channel))
+            reports = ReportScheduler(
+                config.reports,
+                store,
+                clock,
+                lambda receiver: by_receiver.get(receiver, []),
+                config.global_.external_url,
+                worker.wake,
+            )
+            loops.append(reports.run())
         self._engine = None
         if groups and config.datasource is not None:
             client = PrometheusClient(config.datasource, session, metrics)
@@ -274,6 +290,13 @@ class Service:
                 notifiers[(receiver.name, index)] = notifier
                 policies[(receiver.name, index)] = policy
         return notifiers, policies
+
+    def stats(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """Incident statistics of [start, end) for ``GET /api/v1/stats``."""
+        assert self._store is not None
+        incidents = self._store.incidents_between(start, end)
+        events = self._store.events_between(start, end)
+        return compute_stats(incidents, events, start, end, now=self.clock.now())
 
     def notifications(
         self, *, limit: int, receiver: str | None, channel: str | None, before: int | None

@@ -350,3 +350,25 @@ async def test_without_escalation_policies_every_route_says_so(tmp_path: Path) -
         async with session.get(f"{url}/ack/abc.def") as response:
             assert response.status == 503
             assert "no escalation_policies configured" in await response.text()
+
+
+async def test_stats_count_the_window_and_validate_it(env: Env) -> None:
+    first = await env.open_incident("StatsOne")
+    await env.open_incident("StatsTwo")
+    status, _ = await env.call("POST", f"/api/v1/incidents/{first}/ack", json={"by": "bob"})
+    assert status == 200
+    status, stats = await env.call("GET", "/api/v1/stats")
+    assert status == 200, stats
+    assert stats["incidents"] == 2
+    assert stats["by_priority"]["P1"] == 2
+    assert stats["mtta_seconds"]["count"] == 1
+    rules = {r["alertname"] for r in stats["noisiest_rules"]["by_incidents"]}
+    assert rules == {"StatsOne", "StatsTwo"}
+    status, old = await env.call(
+        "GET", "/api/v1/stats?start=2020-01-01T00:00:00Z&end=2020-01-02T00:00:00Z"
+    )
+    assert (status, old["incidents"]) == (200, 0)
+    status, got = await env.call("GET", "/api/v1/stats?start=yesterday")
+    assert status == 400 and "start must be an RFC 3339 time" in got["error"]
+    status, got = await env.call("GET", "/api/v1/stats?start=1700000100&end=1700000000")
+    assert status == 400 and "before end" in got["error"]

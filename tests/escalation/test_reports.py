@@ -13,13 +13,13 @@ from promalert.clock import FakeClock
 from promalert.config.reports import ReportConfig
 from promalert.escalation.reports import (
     ReportScheduler,
-    compute_stats,
     next_run,
     previous_run,
     render_report,
     report_payload,
     report_period,
 )
+from promalert.escalation.stats import compute_stats
 from promalert.store.incidents import IncidentEvent, IncidentRecord
 from promalert.store.sqlite import Store
 
@@ -68,7 +68,7 @@ def notified(incident_id: int, minute: float, *targets: dict[str, str]) -> Incid
 
 
 def breach(incident_id: int, minute: float, kind: str) -> IncidentEvent:
-    return IncidentEvent(incident_id, at(minute), "sla_breach", detail={"kind": kind})
+    return IncidentEvent(incident_id, at(minute), "sla_breach", detail={"sla": kind})
 
 
 SLA = {"ack": 300.0, "resolve": 3600.0}

@@ -20,6 +20,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from html import escape as html_escape
 from typing import Any, Literal, Protocol
 from xml.sax.saxutils import escape as xml_escape
@@ -74,6 +75,10 @@ class IncidentHandle(Protocol):
     @property
     def clock(self) -> Clock:
         """The service clock."""
+        ...
+
+    def stats(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """Incident statistics of [start, end)."""
         ...
 
 
@@ -205,6 +210,34 @@ async def _oncall(request: web.Request) -> web.Response:
     if not 0 <= days <= _MAX_DAYS:
         return _error(400, f"days must be between 0 and {_MAX_DAYS} (got {days})")
     return web.json_response(manager.oncall(days=days))
+
+
+def _moment(text: str, name: str) -> datetime:
+    """An RFC 3339 time or Unix seconds; raise ValueError naming the parameter."""
+    try:
+        if text.replace(".", "", 1).isdigit():
+            return datetime.fromtimestamp(float(text), UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        raise ValueError(
+            f"{name} must be an RFC 3339 time or Unix seconds (got {text!r})"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} needs a time zone, like 2026-01-05T09:00:00Z (got {text!r})")
+    return moment.astimezone(UTC)
+
+
+async def _stats(request: web.Request) -> web.Response:
+    handle = request.app[INCIDENTS]
+    query = request.query
+    try:
+        end = _moment(query["end"], "end") if "end" in query else handle.clock.now()
+        start = _moment(query["start"], "start") if "start" in query else end - timedelta(days=1)
+    except ValueError as exc:
+        return _error(400, str(exc))
+    if start >= end:
+        return _error(400, "start must be before end")
+    return web.json_response(handle.stats(start, end))
 
 
 # -- ack links --------------------------------------------------------------------------
@@ -396,6 +429,7 @@ def add_incident_routes(app: web.Application, handle: IncidentHandle) -> None:
     for action in _ACTIONS:
         app.router.add_post(f"/api/v1/incidents/{{id}}/{action}", _action(action))
     app.router.add_get("/api/v1/oncall", _oncall)
+    app.router.add_get("/api/v1/stats", _stats)
     app.router.add_get("/ack/{token}", _ack_page)
     app.router.add_post("/ack/{token}", _ack_post)
     app.router.add_post("/api/v1/twilio/sms", _twilio_sms)
