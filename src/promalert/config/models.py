@@ -21,7 +21,12 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from promalert.config.auth import AuthConfig
 from promalert.config.base import Strict
 from promalert.config.escalation import EscalationPolicyConfig, policy_references
-from promalert.config.people import ContactChannelsConfig, UserConfig, apply_contact_defaults
+from promalert.config.people import (
+    CONTACT_KINDS,
+    ContactChannelsConfig,
+    UserConfig,
+    apply_contact_defaults,
+)
 from promalert.config.priorities import PrioritiesConfig
 from promalert.config.receivers import ReceiverConfig, apply_global_defaults
 from promalert.config.reports import ReportConfig
@@ -227,6 +232,18 @@ class Config(Strict):
             for user in sorted(users - set(self.users)):
                 message = f"user {user!r} is not defined in users"
                 problems.append(_error(("schedules", name), message))
+            if schedule.handoff_notifications:
+                for i, handoff in enumerate(schedule.handoff_channels):
+                    if (
+                        handoff not in CONTACT_KINDS
+                        or getattr(self.contact_channels, handoff) is None
+                    ):
+                        message = (
+                            f"handoff channel {handoff!r} is not configured in contact_channels "
+                            f"(configured: {', '.join(self.contact_channels.kinds()) or 'none'})"
+                        )
+                        at = ("schedules", name, "handoff_channels", i)
+                        problems.append(_error(at, message))
         for i, report in enumerate(self.reports):
             if report.receiver not in known["receiver"]:
                 message = f"receiver {report.receiver!r} is not defined"
