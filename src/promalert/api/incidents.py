@@ -135,7 +135,8 @@ async def _list(request: web.Request) -> web.Response:
     return web.json_response(manager.list(status=state, limit=limit, before=before))
 
 
-async def _get(request: web.Request) -> web.Response:
+def _target(request: web.Request) -> tuple[IncidentManager, int] | web.Response:
+    """The manager and the incident id of ``/api/v1/incidents/{id}...`` (or the error)."""
     manager = _manager(request)
     if isinstance(manager, web.Response):
         return manager
@@ -143,6 +144,14 @@ async def _get(request: web.Request) -> web.Response:
     incident_id = _incident_id(text)
     if incident_id is None:
         return _error(400, f"incident id must be a positive integer (got {text!r})")
+    return manager, incident_id
+
+
+async def _get(request: web.Request) -> web.Response:
+    target = _target(request)
+    if isinstance(target, web.Response):
+        return target
+    manager, incident_id = target
     incident = manager.get(incident_id)
     if incident is None:
         return _error(404, f"incident {incident_id} not found")
@@ -176,13 +185,10 @@ def _action(action: Action) -> Handler:
     """The handler of ``POST /api/v1/incidents/{id}/<action>``."""
 
     async def handle(request: web.Request) -> web.Response:
-        manager = _manager(request)
-        if isinstance(manager, web.Response):
-            return manager
-        text = request.match_info["id"]
-        incident_id = _incident_id(text)
-        if incident_id is None:
-            return _error(400, f"incident id must be a positive integer (got {text!r})")
+        target = _target(request)
+        if isinstance(target, web.Response):
+            return target
+        manager, incident_id = target
         try:
             by, comment, via = await _action_body(request)
         except ValueError as exc:

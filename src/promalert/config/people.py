@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
@@ -26,6 +25,7 @@ from promalert.config.receivers import (
     VoiceConfig,
     fill_defaults,
 )
+from promalert.config.types import TimeZone
 
 CONTACT_KINDS: tuple[ContactKind, ...] = ("email", "sms", "voice", "slack")
 USER_RECEIVER_PREFIX = "user:"
@@ -40,22 +40,13 @@ class UserConfig(Strict):
     email: str | None = None
     phone: str | None = None
     slack: str | None = None
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
 
     @field_validator("phone")
     @classmethod
     def _e164(cls, value: str | None) -> str | None:
         if value is not None and not _PHONE.match(value):
             raise ValueError(f"phone must be in E.164 form like +15550001 (got {value!r})")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
         return value
 
     def address(self, kind: ContactKind) -> str | None:

@@ -13,13 +13,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, PlainSerializer, PlainValidator, field_validator, model_validator
 
 from promalert.config.base import Strict
 from promalert.config.timeintervals import WeekdayRanges
-from promalert.config.types import Duration
+from promalert.config.types import Duration, TimeZone
 
 _DAY = 24 * 60
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
@@ -169,31 +169,16 @@ def _same_kind(a: datetime, b: datetime) -> bool:
     return (a.tzinfo is None) == (b.tzinfo is None)
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {name!r} (expected an IANA name like Europe/Berlin or UTC)"
-        ) from None
-
-
 class ScheduleConfig(Strict):
     """A named on-call schedule: later layers win where they cover, overrides win over all."""
 
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
     handoff_notifications: bool = False
     handoff_channels: list[Annotated[str, Field(min_length=1)]] = Field(
         default_factory=lambda: ["email"], min_length=1
     )
     layers: list[LayerConfig] = Field(min_length=1)
     overrides: list[OverrideConfig] = Field(default_factory=list)
-
-    @field_validator("timezone")
-    @classmethod
-    def _timezone(cls, value: str) -> str:
-        _zone(value)
-        return value
 
     @model_validator(mode="after")
     def _override_order(self) -> ScheduleConfig:
@@ -213,4 +198,4 @@ class ScheduleConfig(Strict):
     @property
     def zone(self) -> ZoneInfo:
         """The schedule's time zone."""
-        return _zone(self.timezone)
+        return ZoneInfo(self.timezone)

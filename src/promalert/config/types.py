@@ -8,8 +8,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import AfterValidator, BeforeValidator, PlainSerializer
 
 from promalert.durations import format_duration, parse_duration
 
@@ -31,6 +32,20 @@ Duration = Annotated[
     PlainSerializer(format_duration, return_type=str),
 ]
 """A Prometheus duration, held as seconds."""
+
+
+def _time_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r} (expected an IANA name like Europe/Berlin or UTC)"
+        ) from None
+    return value
+
+
+TimeZone = Annotated[str, AfterValidator(_time_zone)]
+"""An IANA time zone name, checked at load time."""
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
