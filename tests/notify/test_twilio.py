@@ -293,3 +293,30 @@ def test_incident_calls_gather_a_key_that_posts_back_to_promalert() -> None:
     )
     assert gather_url("https://pa.example.com", None) is None
     assert "<Gather" not in twiml("x", "en-US", None, 2)
+
+
+def test_incident_sms_says_how_to_reply() -> None:
+    from promalert.notify.template_data import template_data
+    from promalert.notify.templates import Templates
+
+    payload = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "user:alice",
+        "alerts": [{"status": "firing", "labels": {"alertname": "DiskFull"}, "annotations": {}}],
+        "groupLabels": {"alertname": "DiskFull"},
+        "commonLabels": {"alertname": "DiskFull"},
+        "commonAnnotations": {},
+        "incident": {
+            "id": 12,
+            "state": "triggered",
+            "level": 1,
+            "priority": "P1",
+            "ack_url": "https://pa.example.com/ack/abc",
+        },
+    }
+    data = template_data("user:alice", payload)
+    parts = Templates().render("sms", data, payload)
+    text = " ".join(parts["text"].split())
+    assert "Reply ACK 12 or RESOLVE 12." in text
+    assert text.endswith("Ack: https://pa.example.com/ack/abc")
