@@ -101,6 +101,10 @@ class DeliveryWorker:
         # When the run loop will look at the outbox again by itself (None: not sleeping).
         self._planned_wake: datetime | None = None
         self._next_prune: datetime | None = None
+        # Whether the next scan must look at every lane; otherwise only at lanes new since
+        # the last scan (what a dispatcher wake-up brings), with the due time found then.
+        self._full_scan = True
+        self._next_due: datetime | None = None
 
     def wake(self) -> None:
         """Look at the outbox now (the dispatcher calls this after queueing)."""
@@ -114,11 +118,13 @@ class DeliveryWorker:
         """Use new notifiers from the next attempt on; sends in flight finish on the old."""
         self._notifiers = dict(notifiers)
         self._policies = dict(policies or {})
+        self._full_scan = True
         self._wake.set()
 
     async def run_due(self) -> None:
         """Attempt every row due at the clock's time, in lane order, and wait for them."""
         self._refresh_gauge()
+        self._full_scan = True
         self._start_due_lanes()
         while self._runners:
             await asyncio.wait(list(self._runners))
@@ -145,6 +151,8 @@ class DeliveryWorker:
                 self._planned_wake = now + timedelta(seconds=delay)
                 await self._sleep_or_wake(delay)
                 self._planned_wake = None
+                if not self._wake.is_set():
+                    self._full_scan = True  # a retry or deferral may have come due
         finally:
             runners = list(self._runners)
             for task in runners:
@@ -174,11 +182,24 @@ class DeliveryWorker:
             waker.cancel()
 
     def _start_due_lanes(self) -> datetime | None:
-        """Queue each idle lane whose head is due; return the next idle due time."""
+        """Queue each idle lane whose head is due; return the next idle due time.
+
+        Looks at every lane after a timer wake-up, a reload or a lane drained with rows
+        left; after a dispatcher wake-up only at the new lanes (a row added to a known
+        lane waits behind its head). Scanning every lane of a backlog at every wake-up
+        cost more than the sends.
+        """
         now = self._clock.now()
-        next_due: datetime | None = None
         lanes, ready = self._lanes, self._ready
-        for row in self._store.outbox_heads():
+        heads = None if self._full_scan else self._store.new_outbox_heads()
+        next_due = self._next_due
+        if heads is None:
+            self._full_scan = True  # until it succeeds
+            self._store.new_outbox_heads()  # taken in by the full scan
+            heads = self._store.outbox_heads(lanes)
+            self._full_scan = False
+            next_due = None
+        for row in heads:
             lane = row.lane
             if lane in lanes:
                 continue
@@ -187,6 +208,7 @@ class DeliveryWorker:
                 ready.append(lane)
             elif next_due is None or row.next_attempt_at < next_due:
                 next_due = row.next_attempt_at
+        self._next_due = next_due
         for _ in range(min(self._concurrency - len(self._runners), len(ready))):
             task = asyncio.create_task(self._runner())
             self._runners.add(task)
@@ -228,7 +250,10 @@ class DeliveryWorker:
                     self._planned_wake is None or head.next_attempt_at < self._planned_wake
                 )
             except StoreError:
-                waiting = True
+                head, waiting = None, True
+            if head is not None or waiting:
+                # Only a full scan finds a known lane's head again.
+                self._full_scan = True
             if waiting:
                 self._wake.set()
 

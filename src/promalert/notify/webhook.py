@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
 import aiohttp
 
@@ -20,6 +19,7 @@ from promalert.notify.base import Message
 from promalert.notify.channel import ChannelContext, TemplatedChannel
 from promalert.notify.keepalive import KeepAliveClient
 from promalert.notify.payload import truncate_payload
+from promalert.store.records import compact_json
 
 SIGNATURE_HEADER = "X-Promalert-Signature"
 """Header carrying ``sha256=<hex HMAC-SHA256 of the body>`` when ``hmac_secret`` is set."""
@@ -63,8 +63,9 @@ class WebhookNotifier(TemplatedChannel):
         if self._config.template is not None:
             truncated = Message(message.receiver, message.group_key, payload, message.id)
             return self.render(truncated)[1]["body"].encode()
-        # Compact JSON ending in a newline, as Go's json.Encoder writes it.
-        return (json.dumps(payload, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+        # Compact JSON ending in a newline, as Go's json.Encoder writes it; the text the
+        # outbox stored when the payload comes from there, rather than encoding it again.
+        return (compact_json(payload) + "\n").encode()
 
     async def notify(self, message: Message) -> None:
         """POST the payload once; raise NotifyError saying whether to retry."""

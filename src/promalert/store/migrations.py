@@ -113,6 +113,14 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX incident_events_by_incident ON incident_events (incident_id, id);
     """,
+    # 5: write amplification. The pending index was keyed by group key first, so every
+    # queued and every sent notification touched its own random page of it; pending rows
+    # by id alone (sent ones leave the index) only ever append at its end and remove near
+    # its start.
+    """
+    DROP INDEX outbox_by_status;
+    CREATE INDEX outbox_pending ON outbox (id) WHERE status = 'pending';
+    """,
 )
 
 

@@ -25,13 +25,23 @@ import json
 import logging
 import sqlite3
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from promalert.store.outbox_sql import (
+    INSERT_OUTBOX,
+    WRITE_NFLOG,
+    new_row,
+    next_outbox_id,
+    nflog_params,
+    outbox_params,
+    write_marks,
+)
 from promalert.store.records import (
     Lane,
     NewNotification,
@@ -56,6 +66,9 @@ _MARK_DELAY = 0.05
 _CACHE_KB = 65536
 
 
+_row_id = attrgetter("id")
+
+
 def _triggers(conn: sqlite3.Connection, changed: Any) -> None:
     """Call ``changed()`` whenever a row of ``outbox`` is updated or deleted.
 
@@ -68,85 +81,6 @@ def _triggers(conn: sqlite3.Connection, changed: Any) -> None:
             f"CREATE TEMP TRIGGER IF NOT EXISTS outbox_{event.lower()} AFTER {event} ON outbox "
             f"BEGIN SELECT {_CHANGED}(); END"
         )
-
-
-_INSERT_OUTBOX = (
-    "INSERT INTO outbox (id, created_at, receiver, channel, integration, group_key, "
-    "payload, status, attempts, next_attempt_at, first_firing_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
-)
-_WRITE_NFLOG = (
-    "INSERT OR REPLACE INTO nflog (group_key, receiver, channel, integration, firing, "
-    "resolved, timestamp, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def _outbox_params(row_id: int, n: NewNotification) -> tuple[Any, ...]:
-    created = encode_time(n.created_at)
-    first = None if n.first_firing_at is None else encode_time(n.first_firing_at)
-    payload = json.dumps(n.payload, ensure_ascii=False, separators=(",", ":"))
-    return (
-        row_id,
-        created,
-        n.receiver,
-        n.channel,
-        n.integration,
-        n.group_key,
-        payload,
-        created,
-        first,
-    )
-
-
-def _fingerprints(fps: frozenset[str]) -> str:
-    """A JSON list of fingerprints (hex digits: nothing to escape), sorted."""
-    return '["' + '","'.join(sorted(fps)) + '"]' if fps else "[]"
-
-
-def _nflog_params(entry: NflogEntry) -> tuple[Any, ...]:
-    k = entry.key
-    return (
-        k.group_key,
-        k.receiver,
-        k.channel,
-        k.integration,
-        _fingerprints(entry.firing),
-        _fingerprints(entry.resolved),
-        encode_time(entry.timestamp),
-        encode_time(entry.expires_at),
-    )
-
-
-def next_outbox_id(conn: sqlite3.Connection) -> int:
-    """The id the next outbox row gets (never one used before, as with AUTOINCREMENT)."""
-    row = conn.execute(
-        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name='outbox'), 0), "
-        "COALESCE((SELECT MAX(id) FROM outbox), 0))"
-    ).fetchone()
-    return int(row[0]) + 1
-
-
-def write_nflog(conn: sqlite3.Connection, entry: NflogEntry) -> None:
-    """Insert or replace one notification-log entry."""
-    conn.execute(_WRITE_NFLOG, _nflog_params(entry))
-
-
-def _new_row(row_id: int, n: NewNotification) -> OutboxRow:
-    return OutboxRow(
-        id=row_id,
-        created_at=n.created_at,
-        receiver=n.receiver,
-        channel=n.channel,
-        integration=n.integration,
-        group_key=n.group_key,
-        payload=n.payload,
-        status="pending",
-        attempts=0,
-        next_attempt_at=n.created_at,
-        last_error="",
-        sent_at=None,
-        first_firing_at=n.first_firing_at,
-    )
 
 
 class OutboxStore:
@@ -169,6 +103,10 @@ class OutboxStore:
         self._conn.execute(f"PRAGMA cache_size=-{_CACHE_KB}")
         self._lanes: dict[Lane, deque[OutboxRow]] | None = None
         self._lane_of: dict[int, Lane] = {}
+        # Lanes that got their first pending row since the worker last asked, and
+        # whether the index was (re)loaded since then (the worker must then look at all).
+        self._new_lanes: list[Lane] = []
+        self._reloaded = True
         self._pending_count = 0
         # True while this class itself writes the outbox (the index is updated in step).
         self._own_write = False
@@ -182,21 +120,39 @@ class OutboxStore:
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
-        """One write transaction, after the deferred marks (so writes keep their order)."""
-        self.flush_deferred()
-        with self._raw_tx(what) as conn:
+        """One write transaction that first writes the deferred marks (keeping write order)."""
+        with self._marked_tx(what, own=False) as conn:
             yield conn
 
     @contextmanager
     def _own(self, what: str) -> Iterator[sqlite3.Connection]:
-        """A transaction of this class: it updates the index itself."""
-        self.flush_deferred()
-        self._own_write = True
+        """A transaction of this class (it updates the index itself), marks first."""
+        with self._marked_tx(what, own=True) as conn:
+            yield conn
+
+    @contextmanager
+    def _marked_tx(self, what: str, *, own: bool) -> Iterator[sqlite3.Connection]:
+        """A write transaction opening with the deferred "sent" marks.
+
+        One commit instead of two: each commit rewrites every page it touched, and the
+        marks and the next write share the pages at the end of the outbox. If the
+        transaction fails, the marks are queued again with it.
+        """
+        self._flush_scheduled = False
+        batch, self._sent = self._sent, []
+        # Restored, not cleared: record_failure and defer wrap a _tx in their own flag.
+        outer = self._own_write
         try:
             with self._raw_tx(what) as conn:
+                self._own_write = True
+                write_marks(conn, batch)
+                self._own_write = own or outer
                 yield conn
+        except BaseException:
+            self._sent = batch + self._sent
+            raise
         finally:
-            self._own_write = False
+            self._own_write = outer
 
     # -- the index -------------------------------------------------------------------------
 
@@ -209,6 +165,8 @@ class OutboxStore:
             self.flush_deferred()
             self._lane_of.clear()
             self._pending_count = 0
+            self._new_lanes.clear()
+            self._reloaded = True
             lanes: dict[Lane, deque[OutboxRow]] = {}
             self._lanes = lanes  # an unreadable row's update sets it back to None
             rows, _ = self._outbox_query(
@@ -221,8 +179,13 @@ class OutboxStore:
 
     def _add(self, row: OutboxRow) -> None:
         assert self._lanes is not None
-        self._lanes.setdefault(row.lane, deque()).append(row)
-        self._lane_of[row.id] = row.lane
+        lane = row.lane
+        rows = self._lanes.get(lane)
+        if rows is None:
+            rows = self._lanes[lane] = deque()
+            self._new_lanes.append(lane)
+        rows.append(row)
+        self._lane_of[row.id] = lane
         self._pending_count += 1
 
     def _remove(self, row_id: int) -> None:
@@ -267,18 +230,16 @@ class OutboxStore:
         transaction per dispatcher tick keeps thousands of group flushes cheap.
         """
         loaded = self._lanes is not None
-        nflog = [_nflog_params(e) for e in entries] + [_nflog_params(e) for e, _ in queued]
+        nflog = [nflog_params(e) for e in entries] + [nflog_params(e) for e, _ in queued]
         with self._own("writing to the outbox") as conn:
-            conn.executemany(_WRITE_NFLOG, nflog)
+            conn.executemany(WRITE_NFLOG, nflog)
             first = next_outbox_id(conn) if queued else 0
             ids = list(range(first, first + len(queued)))
-            conn.executemany(
-                _INSERT_OUTBOX,
-                [_outbox_params(i, n) for i, (_, n) in zip(ids, queued, strict=True)],
-            )
+            rows = [outbox_params(i, n) for i, (_, n) in zip(ids, queued, strict=True)]
+            conn.executemany(INSERT_OUTBOX, rows)
         if loaded and self._lanes is not None:
-            for row_id, (_, notification) in zip(ids, queued, strict=True):
-                self._add(_new_row(row_id, notification))
+            for params, (_, notification) in zip(rows, queued, strict=True):
+                self._add(new_row(params[0], notification, params[6]))
         return ids
 
     def _insert_outbox(
@@ -288,8 +249,8 @@ class OutboxStore:
         first = next_outbox_id(conn) if notifications else 0
         ids = list(range(first, first + len(notifications)))
         conn.executemany(
-            _INSERT_OUTBOX,
-            [_outbox_params(i, n) for i, n in zip(ids, notifications, strict=True)],
+            INSERT_OUTBOX,
+            [outbox_params(i, n) for i, n in zip(ids, notifications, strict=True)],
         )
         return ids
 
@@ -297,7 +258,7 @@ class OutboxStore:
         """Add rows :meth:`_insert_outbox` wrote (once committed) to a loaded index."""
         if self._lanes is not None:
             for row_id, notification in zip(ids, notifications, strict=True):
-                self._add(_new_row(row_id, notification))
+                self._add(new_row(row_id, notification))
 
     def mark_sent(self, row_id: int, attempts: int, at: datetime) -> None:
         """Record a successful delivery (written with the other marks of this loop turn)."""
@@ -323,23 +284,9 @@ class OutboxStore:
     def flush_deferred(self) -> None:
         """Write the marks not written yet (raises StoreError; they are kept to retry)."""
         self._flush_scheduled = False
-        if not self._sent:
-            return
-        batch, self._sent = self._sent, []
-        # Restored, not cleared: this also runs inside other own writes (via _tx).
-        own_before, self._own_write = self._own_write, True
-        try:
-            with self._raw_tx("marking notifications sent") as conn:
-                conn.executemany(
-                    "UPDATE outbox SET status='sent', attempts=?, sent_at=?, last_error='' "
-                    "WHERE id=?",
-                    batch,
-                )
-        except BaseException:
-            self._sent = batch + self._sent
-            raise
-        finally:
-            self._own_write = own_before
+        if self._sent:
+            with self._own("marking notifications sent"):
+                pass
 
     def mark_retry(self, row_id: int, attempts: int, next_at: datetime, error: str) -> None:
         """Record a failed attempt and when to try again."""
@@ -399,10 +346,32 @@ class OutboxStore:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def outbox_heads(self) -> list[OutboxRow]:
-        """The oldest pending row of every lane, oldest first."""
-        heads = [rows[0] for rows in self._index().values()]
-        heads.sort(key=lambda r: r.id)
+    def outbox_heads(self, skip: Container[Lane] = ()) -> list[OutboxRow]:
+        """The oldest pending row of every lane not in ``skip``, oldest first."""
+        # The worker skips the lanes it has queued already: with a backlog, sorting
+        # every head on every wake-up was a visible share of the delivery cost.
+        if skip:
+            heads = [rows[0] for lane, rows in self._index().items() if lane not in skip]
+        else:
+            heads = [rows[0] for rows in self._index().values()]
+        heads.sort(key=_row_id)
+        return heads
+
+    def new_outbox_heads(self) -> list[OutboxRow] | None:
+        """Heads of the lanes that got their first pending row since the last call.
+
+        None when the pending rows were (re)loaded from the database since the last call:
+        then any lane may be new, and the caller must look at :meth:`outbox_heads`. A row
+        added to a lane that already had one waits behind that lane's head, so only new
+        lanes can have become due.
+        """
+        lanes = self._index()
+        fresh, self._new_lanes = self._new_lanes, []
+        if self._reloaded:
+            self._reloaded = False
+            return None
+        heads = [rows[0] for rows in map(lanes.get, fresh) if rows]
+        heads.sort(key=_row_id)
         return heads
 
     def outbox_head(self, lane: Lane) -> OutboxRow | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,18 +15,26 @@ Lane = tuple[str, str, str, int]
 """(group key, receiver, channel, integration index): outbox rows in one lane go in order."""
 
 
-# The last time encoded: a dispatcher tick writes many rows stamped with one "now".
-_last: tuple[datetime | None, str] = (None, "")
+# The last two times encoded, the latest first. Rows are written in batches stamped with
+# one "now" between per-alert times (start, expiry), so "now" must survive a miss.
+_recent: list[tuple[datetime | None, str]] = [(None, ""), (None, "")]
 
 
 def encode_time(moment: datetime) -> str:
     """Fixed-width ISO-8601 UTC text, which sorts like the time it names."""
-    global _last
-    if _last[0] is moment:
-        return _last[1]
+    recent = _recent
+    if recent[0][0] is moment:
+        return recent[0][1]
+    if recent[1][0] is moment:
+        recent.reverse()
+        return recent[0][1]
+    utc = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     # isoformat is several times faster than strftime, and as wide: the year has 4 digits.
-    text = moment.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
-    _last = (moment, text)
+    # Without a timespec it is faster still, but leaves out a zero fraction.
+    iso = utc.isoformat()
+    text = iso[:26] + "Z" if len(iso) == 32 else iso[:19] + ".000000Z"
+    recent[1] = recent[0]
+    recent[0] = (moment, text)
     return text
 
 
@@ -39,6 +48,29 @@ def decode_time(text: str) -> datetime:
 def optional_time(text: str | None) -> datetime | None:
     """:func:`decode_time` that passes None through."""
     return None if text is None else decode_time(text)
+
+
+class EncodedPayload(dict[str, Any]):
+    """A payload that also carries the compact JSON it was stored as.
+
+    The outbox writes every payload as JSON; the webhook sends the same JSON, so it
+    takes this text instead of encoding the payload a second time. Payloads are never
+    changed after they are built (a changed copy is a new, plain dict).
+    """
+
+    __slots__ = ("json",)
+
+    def __init__(self, payload: dict[str, Any], text: str) -> None:
+        """``text`` must be ``payload`` as compact JSON (``ensure_ascii=False``)."""
+        super().__init__(payload)
+        self.json = text
+
+
+def compact_json(payload: dict[str, Any]) -> str:
+    """A payload as the outbox stores it: compact JSON, non-ASCII kept as is."""
+    if type(payload) is EncodedPayload:
+        return payload.json
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,8 @@ from promalert.store.checkpoint import Checkpointer
 from promalert.store.deliveries import DeliveryLog
 from promalert.store.incidents import IncidentStore
 from promalert.store.migrations import migrate
-from promalert.store.outbox import OutboxStore, write_nflog
+from promalert.store.outbox import OutboxStore
+from promalert.store.outbox_sql import write_nflog
 from promalert.store.records import (
     NflogEntry,
     NflogKey,
@@ -69,6 +70,7 @@ class Store(OutboxStore, DeliveryLog, IncidentStore):
             # Checkpoints run on a background thread (store/checkpoint.py), never in a commit.
             conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute("PRAGMA temp_store=MEMORY")
             migrate(conn, str(path))
         except sqlite3.Error as exc:
             conn.close()

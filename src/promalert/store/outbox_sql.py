@@ -1,0 +1,119 @@
+"""The rows the outbox writes: SQL statements and their parameters, in one place.
+
+Used by :class:`~promalert.store.outbox.OutboxStore` (and, through it, the incident
+store), which owns the transactions these run in.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from promalert.store.records import (
+    EncodedPayload,
+    NewNotification,
+    NflogEntry,
+    OutboxRow,
+    compact_json,
+    encode_time,
+)
+
+INSERT_OUTBOX = (
+    "INSERT INTO outbox (id, created_at, receiver, channel, integration, group_key, "
+    "payload, status, attempts, next_attempt_at, first_firing_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
+)
+MARK_SENT = (
+    "UPDATE outbox SET status='sent', attempts=?, sent_at=?, last_error='' "
+    "WHERE id IN (SELECT value FROM json_each(?))"
+)
+WRITE_NFLOG = (
+    "INSERT OR REPLACE INTO nflog (group_key, receiver, channel, integration, firing, "
+    "resolved, timestamp, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def outbox_params(row_id: int, n: NewNotification) -> tuple[Any, ...]:
+    """The INSERT_OUTBOX parameters of a new pending row (index 6 is the payload JSON)."""
+    created = encode_time(n.created_at)
+    first = None if n.first_firing_at is None else encode_time(n.first_firing_at)
+    payload = compact_json(n.payload)
+    return (
+        row_id,
+        created,
+        n.receiver,
+        n.channel,
+        n.integration,
+        n.group_key,
+        payload,
+        created,
+        first,
+    )
+
+
+def _fingerprints(fps: frozenset[str]) -> str:
+    """A JSON list of fingerprints (hex digits: nothing to escape), sorted."""
+    return '["' + '","'.join(sorted(fps)) + '"]' if fps else "[]"
+
+
+def nflog_params(entry: NflogEntry) -> tuple[Any, ...]:
+    """The WRITE_NFLOG parameters of a notification-log entry."""
+    k = entry.key
+    return (
+        k.group_key,
+        k.receiver,
+        k.channel,
+        k.integration,
+        _fingerprints(entry.firing),
+        _fingerprints(entry.resolved),
+        encode_time(entry.timestamp),
+        encode_time(entry.expires_at),
+    )
+
+
+def write_marks(conn: sqlite3.Connection, marks: Sequence[tuple[int, str, int]]) -> None:
+    """Mark rows sent: one statement per (attempts, time), usually one for the whole batch.
+
+    One statement, not one per row: inside a transaction, every further statement
+    first copies the pages it changes to a statement journal (the outbox has triggers).
+    """
+    by_moment: dict[tuple[int, str], list[int]] = {}
+    for attempts, at, row_id in marks:
+        by_moment.setdefault((attempts, at), []).append(row_id)
+    for (attempts, at), ids in by_moment.items():
+        conn.execute(MARK_SENT, (attempts, at, "[" + ",".join(map(str, ids)) + "]"))
+
+
+def next_outbox_id(conn: sqlite3.Connection) -> int:
+    """The id the next outbox row gets (never one used before, as with AUTOINCREMENT)."""
+    row = conn.execute(
+        "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name='outbox'), 0), "
+        "COALESCE((SELECT MAX(id) FROM outbox), 0))"
+    ).fetchone()
+    return int(row[0]) + 1
+
+
+def write_nflog(conn: sqlite3.Connection, entry: NflogEntry) -> None:
+    """Insert or replace one notification-log entry."""
+    conn.execute(WRITE_NFLOG, nflog_params(entry))
+
+
+def new_row(row_id: int, n: NewNotification, text: str | None = None) -> OutboxRow:
+    """The index's copy of a row just written; with the payload's JSON when it is known."""
+    payload = n.payload if text is None else EncodedPayload(n.payload, text)
+    return OutboxRow(
+        id=row_id,
+        created_at=n.created_at,
+        receiver=n.receiver,
+        channel=n.channel,
+        integration=n.integration,
+        group_key=n.group_key,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        next_attempt_at=n.created_at,
+        last_error="",
+        sent_at=None,
+        first_firing_at=n.first_firing_at,
+    )
