@@ -16,6 +16,8 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 _SEQ = re.compile(rb'"seq":\s*"(\d+)"')
 _RESOLVED = b'"status":"resolved"'
@@ -35,12 +37,34 @@ class Sink:
         for match in _SEQ.finditer(body):
             self.first.setdefault(int(match.group(1)), at)
 
+    def answer(self, method: str, path: str, body: bytes, at: float) -> bytes:
+        """Record POSTs; answer ``/count`` and ``/dump``; ``POST /reset`` forgets all."""
+        if method == "POST" and path == "/reset":
+            self.first.clear()
+            self.requests = 0
+        elif method == "POST":
+            self.record(body, at)
+        elif path == "/count":
+            return json.dumps({"seqs": len(self.first), "requests": self.requests}).encode()
+        elif path == "/dump":
+            return json.dumps(self.first).encode()
+        return b""
 
-class _Http(asyncio.Protocol):
+
+class Answering(Protocol):
+    """What a sink does with one request: record it and say what to answer."""
+
+    def answer(self, method: str, path: str, body: bytes, at: float) -> bytes:
+        """The JSON body of the 200 response to this request."""
+        ...
+
+
+class HttpSink(asyncio.Protocol):
     """Just enough HTTP/1.1 with keep-alive for Go's and aiohttp's clients."""
 
-    def __init__(self, sink: Sink) -> None:
+    def __init__(self, sink: Answering, clock: Callable[[], float]) -> None:
         self.sink = sink
+        self.clock = clock
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
 
@@ -49,7 +73,7 @@ class _Http(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        at = time.monotonic()
+        at = self.clock()
         self.buffer += data
         while True:
             end = self.buffer.find(b"\r\n\r\n")
@@ -65,38 +89,26 @@ class _Http(asyncio.Protocol):
                 return
             body = self.buffer[end + 4 : end + 4 + length]
             self.buffer = self.buffer[end + 4 + length :]
-            self.respond(head.split(" ", 2), body, at)
-
-    def respond(self, request_line: list[str], body: bytes, at: float) -> None:
-        assert self.transport is not None
-        method, path = request_line[0], request_line[1]
-        payload = b""
-        if method == "POST" and path == "/reset":
-            self.sink.first.clear()
-            self.sink.requests = 0
-        elif method == "POST":
-            self.sink.record(body, at)
-        elif path == "/count":
-            payload = json.dumps(
-                {"seqs": len(self.sink.first), "requests": self.sink.requests}
-            ).encode()
-        elif path == "/dump":
-            payload = json.dumps(self.sink.first).encode()
-        self.transport.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-            + str(len(payload)).encode()
-            + b"\r\n\r\n"
-            + payload
-        )
+            method, path = head.split(" ", 2)[:2]
+            payload = self.sink.answer(method, path, body, at)
+            assert self.transport is not None
+            self.transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(payload)).encode()
+                + b"\r\n\r\n"
+                + payload
+            )
 
 
-async def main(port: int) -> None:
-    sink = Sink()
+async def serve(sink: Answering, port: int, clock: Callable[[], float]) -> None:
+    """Serve ``sink`` on 127.0.0.1:``port`` until cancelled."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Http(sink), "127.0.0.1", port, backlog=1024)
+    server = await loop.create_server(
+        lambda: HttpSink(sink, clock), "127.0.0.1", port, backlog=1024
+    )
     async with server:
         await server.serve_forever()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1])))
+    asyncio.run(serve(Sink(), int(sys.argv[1]), time.monotonic))

@@ -50,3 +50,14 @@ class FakeClock:
         """Advance by ``seconds`` and yield to the loop once."""
         self.advance(max(0.0, seconds))
         await asyncio.sleep(0)
+
+
+async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event) -> None:
+    """Sleep ``seconds`` on ``clock``, or less if ``wake`` is set meanwhile."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waker = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        sleeper.cancel()
+        waker.cancel()

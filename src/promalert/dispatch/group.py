@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from promalert.clock import Clock
+from promalert.clock import Clock, sleep_or_wake
 from promalert.config.matchers import go_quote
 from promalert.config.routing import RouteConfig
 from promalert.dispatch.flush import EscalationUpdate, Flusher, FlushPlan, Group, Policy
@@ -396,13 +396,4 @@ class Dispatcher:
             delay = _MAX_SLEEP
             if due is not None:
                 delay = min(delay, (due - self._clock.now()).total_seconds())
-            await self._sleep_or_wake(max(delay, _MIN_SLEEP))
-
-    async def _sleep_or_wake(self, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
+            await sleep_or_wake(self._clock, max(delay, _MIN_SLEEP), self._wake)

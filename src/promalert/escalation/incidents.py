@@ -27,7 +27,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from promalert.clock import Clock
+from promalert.clock import Clock, sleep_or_wake
 from promalert.config.escalation import EscalationPolicyConfig
 from promalert.config.priorities import PrioritiesConfig
 from promalert.dispatch.flush import EscalationUpdate
@@ -366,16 +366,7 @@ class IncidentManager:
             if due is not None:
                 delay = min(delay, (due - self._clock.now()).total_seconds())
             if delay > 0:
-                await self._sleep_or_wake(delay)
-
-    async def _sleep_or_wake(self, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
+                await sleep_or_wake(self._clock, delay, self._wake)
 
     def _policy(self, incident: Incident) -> EscalationPolicyConfig:
         # configure() resolves the incidents whose policy is gone, so it is always here.

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from prometheus_client import Counter, Histogram
 
-from promalert.clock import Clock
+from promalert.clock import Clock, sleep_or_wake
 from promalert.errors import NotifyError, StoreError
 from promalert.metrics import Metrics
 from promalert.notify.base import FAILURE_REASONS, Message, Notifier, Receipt
@@ -149,7 +149,7 @@ class DeliveryWorker:
                     delay = min(delay, (next_due - now).total_seconds() + _COALESCE)
                 delay = max(delay, _MIN_SLEEP)
                 self._planned_wake = now + timedelta(seconds=delay)
-                await self._sleep_or_wake(delay)
+                await sleep_or_wake(self._clock, delay, self._wake)
                 self._planned_wake = None
                 if not self._wake.is_set():
                     self._full_scan = True  # a retry or deferral may have come due
@@ -171,15 +171,6 @@ class DeliveryWorker:
         if self._next_prune is None or now >= self._next_prune:
             self._next_prune = now + _PRUNE_INTERVAL
             self.prune(now)
-
-    async def _sleep_or_wake(self, seconds: float) -> None:
-        sleeper = asyncio.ensure_future(self._clock.sleep(seconds))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sleeper.cancel()
-            waker.cancel()
 
     def _start_due_lanes(self) -> datetime | None:
         """Queue each idle lane whose head is due; return the next idle due time.
