@@ -7,9 +7,7 @@
 - ``GET /api/v1/oncall`` (``?days=``, default 7).
 - ``GET /ack/{token}`` shows a confirmation page and changes nothing, so link previewers
   cannot acknowledge; ``POST /ack/{token}`` acknowledges as the person the link was made for.
-- ``POST /api/v1/twilio/sms`` (replies like ``ACK 123``) and ``POST /api/v1/twilio/voice``
-  (``<Gather>`` keypresses: 1 acknowledges, 2 resolves), each refused unless its
-  ``X-Twilio-Signature`` matches one of the contact channels' auth tokens.
+- Twilio's SMS replies and call keypresses: :mod:`promalert.api.twilio_replies`.
 
 Errors on ``/api`` paths are ``{"error": ...}`` JSON; the ack pages are small HTML pages.
 """
@@ -18,12 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from html import escape as html_escape
 from typing import Any, Literal, Protocol
-from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
 from aiohttp import web
@@ -32,25 +28,19 @@ from aiohttp.typedefs import Handler
 from promalert.api.auth import caller
 from promalert.clock import Clock
 from promalert.config.models import Config
-from promalert.errors import PromalertError
 from promalert.escalation.acklinks import InvalidAckToken, read_token
 from promalert.escalation.incidents import IncidentManager, IncidentNotFound
 from promalert.escalation.policy import TransitionError
-from promalert.notify.twilio import valid_signature
 
 log = logging.getLogger(__name__)
 
 Action = Literal["ack", "unack", "resolve"]
 Via = Literal["api", "cli", "link", "sms", "voice"]
 STATES = ("triggered", "acknowledged", "resolved")
-_NO_POLICIES = "no escalation_policies configured"
+NO_POLICIES = "no escalation_policies configured"
 _BODY_FIELDS = frozenset({"by", "comment", "via"})
 _MAX_DAYS = 90
-_SMS = re.compile(r"^\s*(ack|unack|resolve)\s+#?(\d{1,18})\s*\.?\s*$", re.IGNORECASE)
-_SMS_HELP = "Reply ACK <id>, UNACK <id> or RESOLVE <id>."
 _ACTIONS: tuple[Action, ...] = ("ack", "unack", "resolve")
-_SMS_ACTIONS: dict[str, Action] = {a: a for a in _ACTIONS}
-_DONE = {"ack": "acknowledged", "unack": "unacknowledged", "resolve": "resolved"}
 _PAGE_HEADERS = {
     # The token is in the URL: keep it out of caches, referrers and search indexes.
     "Cache-Control": "no-store",
@@ -85,24 +75,24 @@ class IncidentHandle(Protocol):
 INCIDENTS = web.AppKey("incidents", IncidentHandle)
 
 
-def _error(status: int, message: str) -> web.Response:
+def error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-def _manager(request: web.Request) -> IncidentManager | web.Response:
+def manager_of(request: web.Request) -> IncidentManager | web.Response:
     """The incident manager, or the 503 to answer when there is none."""
     manager = request.app[INCIDENTS].incidents
-    return _error(503, _NO_POLICIES) if manager is None else manager
+    return error(503, NO_POLICIES) if manager is None else manager
 
 
-def _incident_id(text: str) -> int | None:
+def incident_id_of(text: str) -> int | None:
     """A positive incident id from a path or form value, None when it is not one."""
     if not text.isascii() or not text.isdigit() or len(text) > 18 or int(text) < 1:
         return None
     return int(text)
 
 
-def _act(
+def act(
     manager: IncidentManager, action: Action, incident_id: int, **kwargs: Any
 ) -> dict[str, Any]:
     """Apply ``action``; raise IncidentNotFound or TransitionError as the manager does."""
@@ -118,32 +108,32 @@ def _act(
 
 
 async def _list(request: web.Request) -> web.Response:
-    manager = _manager(request)
+    manager = manager_of(request)
     if isinstance(manager, web.Response):
         return manager
     query = request.query
     state = query.get("state") or None
     if state is not None and state not in STATES:
-        return _error(400, f"state must be one of {', '.join(STATES)} (got {state!r})")
+        return error(400, f"state must be one of {', '.join(STATES)} (got {state!r})")
     try:
         limit = int(query.get("limit", "100"))
         before = int(query["before"]) if "before" in query else None
     except ValueError:
-        return _error(400, "limit and before must be integers")
+        return error(400, "limit and before must be integers")
     if not 1 <= limit <= 1000:
-        return _error(400, f"limit must be between 1 and 1000 (got {limit})")
+        return error(400, f"limit must be between 1 and 1000 (got {limit})")
     return web.json_response(manager.list(status=state, limit=limit, before=before))
 
 
 def _target(request: web.Request) -> tuple[IncidentManager, int] | web.Response:
     """The manager and the incident id of ``/api/v1/incidents/{id}...`` (or the error)."""
-    manager = _manager(request)
+    manager = manager_of(request)
     if isinstance(manager, web.Response):
         return manager
     text = request.match_info["id"]
-    incident_id = _incident_id(text)
+    incident_id = incident_id_of(text)
     if incident_id is None:
-        return _error(400, f"incident id must be a positive integer (got {text!r})")
+        return error(400, f"incident id must be a positive integer (got {text!r})")
     return manager, incident_id
 
 
@@ -154,7 +144,7 @@ async def _get(request: web.Request) -> web.Response:
     manager, incident_id = target
     incident = manager.get(incident_id)
     if incident is None:
-        return _error(404, f"incident {incident_id} not found")
+        return error(404, f"incident {incident_id} not found")
     return web.json_response(incident)
 
 
@@ -192,29 +182,29 @@ def _action(action: Action) -> Handler:
         try:
             by, comment, via = await _action_body(request)
         except ValueError as exc:
-            return _error(400, str(exc))
+            return error(400, str(exc))
         by = by or caller(request)
         try:
-            incident = _act(manager, action, incident_id, by=by, via=via, comment=comment)
+            incident = act(manager, action, incident_id, by=by, via=via, comment=comment)
         except IncidentNotFound:
-            return _error(404, f"incident {incident_id} not found")
+            return error(404, f"incident {incident_id} not found")
         except TransitionError as exc:
-            return _error(409, str(exc))
+            return error(409, str(exc))
         return web.json_response(incident)
 
     return handle
 
 
 async def _oncall(request: web.Request) -> web.Response:
-    manager = _manager(request)
+    manager = manager_of(request)
     if isinstance(manager, web.Response):
         return manager
     try:
         days = int(request.query.get("days", "7"))
     except ValueError:
-        return _error(400, "days must be an integer")
+        return error(400, "days must be an integer")
     if not 0 <= days <= _MAX_DAYS:
-        return _error(400, f"days must be between 0 and {_MAX_DAYS} (got {days})")
+        return error(400, f"days must be between 0 and {_MAX_DAYS} (got {days})")
     return web.json_response(manager.oncall(days=days))
 
 
@@ -240,9 +230,9 @@ async def _stats(request: web.Request) -> web.Response:
         end = _moment(query["end"], "end") if "end" in query else handle.clock.now()
         start = _moment(query["start"], "start") if "start" in query else end - timedelta(days=1)
     except ValueError as exc:
-        return _error(400, str(exc))
+        return error(400, str(exc))
     if start >= end:
-        return _error(400, "start must be before end")
+        return error(400, "start must be before end")
     return web.json_response(handle.stats(start, end))
 
 
@@ -260,7 +250,7 @@ def _page(status: int, title: str, body: str) -> web.Response:
     return web.Response(text=text, status=status, content_type="text/html", headers=_PAGE_HEADERS)
 
 
-def _sentence(text: str) -> str:
+def sentence(text: str) -> str:
     """An error message as a sentence: capital first letter, full stop at the end."""
     text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
@@ -293,14 +283,14 @@ def _claim_or_page(request: web.Request) -> tuple[IncidentManager, int, str | No
     """The manager, incident id and user of a valid link, or the page refusing it."""
     manager = request.app[INCIDENTS].incidents
     if manager is None:
-        return _page(503, "Not available", _para(f"promalert has {_NO_POLICIES}."))
+        return _page(503, "Not available", _para(f"promalert has {NO_POLICIES}."))
     now = request.app[INCIDENTS].clock.now()
     try:
         claim = read_token(manager.ack_secret(), request.match_info["token"], now)
     except InvalidAckToken as exc:
         title = "Link expired" if exc.expired else "Link not valid"
         hint = "Acknowledge through the API, the CLI or a newer notification."
-        return _page(403, title, _para(_sentence(str(exc))) + _para(hint))
+        return _page(403, title, _para(sentence(str(exc))) + _para(hint))
     return manager, claim.incident_id, claim.user
 
 
@@ -335,96 +325,9 @@ async def _ack_post(request: web.Request) -> web.Response:
     except IncidentNotFound:
         return _page(404, "Incident not found", _para(f"There is no incident #{incident_id}."))
     except TransitionError as exc:
-        return _page(409, title, _para(_sentence(str(exc))))
+        return _page(409, title, _para(sentence(str(exc))))
     who = f" by {user}" if user else ""
     return _page(200, title, _para(f"Acknowledged{who}.") + _summary(incident))
-
-
-# -- Twilio replies ---------------------------------------------------------------------
-
-
-def _twiml(body: str) -> web.Response:
-    return web.Response(text=f"<Response>{body}</Response>", content_type="text/xml")
-
-
-async def _twilio_request(
-    request: web.Request,
-) -> tuple[IncidentManager, dict[str, str]] | web.Response:
-    """The manager and the form of a correctly signed Twilio request, or the refusal."""
-    handle = request.app[INCIDENTS]
-    manager, config = handle.incidents, handle.config
-    if manager is None or config is None:
-        return _error(503, _NO_POLICIES if config is not None else "promalert is starting")
-    form = await request.post()
-    params = {key: str(value) for key, value in form.items()}
-    # Twilio signs the URL it was given, which promalert built from external_url.
-    url = config.global_.external_url.rstrip("/") + request.path_qs
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not signature or not any(
-        valid_signature(token, url, params, signature) for token in manager.twilio_tokens()
-    ):
-        log.warning("refused a Twilio request to %s: signature does not match", request.path)
-        return _error(403, "invalid X-Twilio-Signature")
-    return manager, params
-
-
-def _outcome(manager: IncidentManager, action: Action, incident_id: int, **kwargs: Any) -> str:
-    """What to tell the person after trying ``action`` on ``incident_id``."""
-    try:
-        _act(manager, action, incident_id, **kwargs)
-    except IncidentNotFound:
-        return f"There is no incident {incident_id}."
-    except TransitionError as exc:
-        return _sentence(str(exc))
-    except PromalertError as exc:
-        log.error("%s of incident %d failed: %s", action, incident_id, exc)
-        return f"Could not {action} incident {incident_id}; try again or use the API."
-    return f"Incident {incident_id} {_DONE[action]}."
-
-
-async def _twilio_sms(request: web.Request) -> web.Response:
-    found = await _twilio_request(request)
-    if isinstance(found, web.Response):
-        return found
-    manager, params = found
-    phone = params.get("From", "")
-    user = manager.user_by_phone(phone)
-    if user is None:
-        # No reply to strangers: it would cost a message and confirm the number is watched.
-        log.warning("refused an SMS reply from an unknown number")
-        return _error(403, "the sender's phone number belongs to no configured user")
-    command = _SMS.match(params.get("Body", ""))
-    if command is None:
-        text = _SMS_HELP
-    else:
-        action = _SMS_ACTIONS[command[1].lower()]
-        text = _outcome(manager, action, int(command[2]), by=user, via="sms")
-    return _twiml(f"<Message>{xml_escape(text)}</Message>")
-
-
-async def _twilio_voice(request: web.Request) -> web.Response:
-    found = await _twilio_request(request)
-    if isinstance(found, web.Response):
-        return found
-    manager, params = found
-    incident_id = _incident_id(request.query.get("incident", ""))
-    if incident_id is None:
-        return _error(400, "the incident query parameter must be a positive integer")
-    user = request.query.get("user") or None
-    digits = params.get("Digits", "").strip()
-    if digits in ("1", "2"):
-        action: Action = "ack" if digits == "1" else "resolve"
-        text = _outcome(manager, action, incident_id, by=user, via="voice")
-        return _twiml(f"<Say>{xml_escape(text)} Goodbye.</Say>")
-    # Another key (or none): ask once more, posting back to this same signed URL.
-    config = request.app[INCIDENTS].config
-    assert config is not None  # checked by _twilio_request
-    action_url = config.global_.external_url.rstrip("/") + request.path_qs
-    prompt = "Press 1 to acknowledge, or 2 to resolve."
-    return _twiml(
-        f'<Gather numDigits="1" method="POST" action={quoteattr(action_url)}>'
-        f"<Say>{xml_escape(prompt)}</Say></Gather>"
-    )
 
 
 def add_incident_routes(app: web.Application, handle: IncidentHandle) -> None:
@@ -438,5 +341,3 @@ def add_incident_routes(app: web.Application, handle: IncidentHandle) -> None:
     app.router.add_get("/api/v1/stats", _stats)
     app.router.add_get("/ack/{token}", _ack_page)
     app.router.add_post("/ack/{token}", _ack_post)
-    app.router.add_post("/api/v1/twilio/sms", _twilio_sms)
-    app.router.add_post("/api/v1/twilio/voice", _twilio_voice)

@@ -13,6 +13,7 @@ from prometheus_client.aiohttp import make_aiohttp_handler
 from promalert.api.alertmanager import AlertmanagerHandle, add_alertmanager_routes
 from promalert.api.auth import auth_middleware
 from promalert.api.incidents import IncidentHandle, add_incident_routes
+from promalert.api.twilio_replies import add_twilio_reply_routes
 from promalert.config.auth import AuthConfig
 
 
@@ -120,6 +121,7 @@ def make_app(
         add_alertmanager_routes(app, alertmanager)
     if incidents is not None:
         add_incident_routes(app, incidents)
+        add_twilio_reply_routes(app)
     app.router.add_get("/metrics", make_aiohttp_handler(service.registry))
     app.router.add_get("/-/healthy", _healthy)
     app.router.add_get("/-/ready", _ready)
