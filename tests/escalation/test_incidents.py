@@ -267,3 +267,20 @@ async def test_priority_picks_the_policy(rig: Rig) -> None:
     [incident] = manager.list()
     assert (incident["policy"], incident["priority"]) == ("chat", "P3")
     assert rig.pages() == [("team", "webhook", 1)]
+
+
+async def test_a_hand_resolved_incident_stays_closed_until_something_new_fires(rig: Rig) -> None:
+    disk = _alert()
+    rig.flush(disk)
+    [incident] = rig.manager.list()
+    rig.manager.resolve(incident["id"], by="alice", via="api")
+    rig.at(5)
+    rig.flush(disk)  # the same alert still fires at the next group flush: no new incident
+    assert [i["state"] for i in rig.manager.list()] == ["resolved"]
+    other = _alert(device="sdb")
+    rig.flush(disk, other)  # a new alert in the group opens a new incident
+    assert [i["state"] for i in rig.manager.list()] == ["triggered", "resolved"]
+    rig.manager.resolve(rig.manager.list()[0]["id"], by="alice", via="api")
+    rig.flush(firing=set())  # both stop firing...
+    rig.flush(disk)  # ...so the next firing is news again
+    assert [i["state"] for i in rig.manager.list()] == ["triggered", "resolved", "resolved"]

@@ -85,6 +85,9 @@ class IncidentManager:
         self._seq = itertools.count()
         self._open: dict[int, Incident] = {}
         self._by_group: dict[tuple[str, str], int] = {}
+        # Alerts of incidents a person resolved while they still fired, by group: they
+        # open no new incident until they resolve (or a new alert joins the group).
+        self._dismissed: dict[tuple[str, str], frozenset[str]] = {}
         self._secret = secret_key or self._stored_secret()
         self._next_id = store.max_incident_id() + 1
         for record in store.open_incidents():
@@ -170,7 +173,10 @@ class IncidentManager:
             incident = self._open.get(self._by_group.get(key, -1))
             firing = [a for a in update.alerts if not a.resolved(update.at)]
             if incident is None:
-                if firing:
+                dismissed = self._dismissed.pop(key, frozenset()) & update.firing
+                if dismissed:
+                    self._dismissed[key] = dismissed
+                if any(a.fingerprint not in dismissed for a in firing):
                     self._open_incident(update, firing, now, batch)
                 continue
             self._update_alerts(incident, update, now, batch)
@@ -314,6 +320,11 @@ class IncidentManager:
         )
         if action == "resolve":
             self._pager.notify_resolved(incident, self._policy(incident), now, batch)
+            if by is not None or via != "auto":
+                still = frozenset(
+                    fp for fp, a in incident.alerts.items() if a["status"] == "firing"
+                )
+                self._dismissed[(incident.route_policy, incident.group_key)] = still
 
     # -- time ---------------------------------------------------------------------------
 
