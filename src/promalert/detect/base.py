@@ -144,6 +144,36 @@ def check_state(state: Mapping[str, Any], name: str) -> None:
         )
 
 
+class _Restorable(Protocol):
+    """What :func:`restore` needs of a detector class: a name, params and a point count."""
+
+    name: ClassVar[str]
+    count: int
+
+    def __init__(self, params: Any) -> None: ...
+
+
+R = TypeVar("R", bound=_Restorable)
+
+
+def state_header(detector: Any) -> dict[str, Any]:
+    """The part every detector's ``state_dict`` starts with: name, version, params, count."""
+    return {
+        "detector": detector.name,
+        "version": STATE_VERSION,
+        "params": params_state(detector.params),
+        "count": detector.count,
+    }
+
+
+def restore(cls: type[R], params_type: type[Any], state: Mapping[str, Any]) -> R:
+    """A new ``cls`` detector with the params and count of ``state`` (the header's part)."""
+    check_state(state, cls.name)
+    detector = cls(params_type(**state["params"]))
+    detector.count = int(state["count"])
+    return detector
+
+
 def as_arrays(timestamps: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Validate and convert batch inputs to float arrays of the same length."""
     ts = np.asarray(timestamps, dtype=float).ravel()

@@ -23,14 +23,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from promalert.detect.base import (
-    STATE_VERSION,
     Score,
     ScoreArrays,
     as_arrays,
     check,
-    check_state,
-    params_state,
     parse_params,
+    restore,
+    state_header,
 )
 from promalert.detect.filters import EwMean, Lag, RollingMean, SlidingMax
 from promalert.detect.scoring import (
@@ -287,10 +286,7 @@ class EnsembleDetector:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state."""
         return {
-            "detector": self.name,
-            "version": STATE_VERSION,
-            "params": params_state(self.params),
-            "count": self.count,
+            **state_header(self),
             "prev": self.prev,
             "means": [
                 r.to_state() for r in (self.short, self.long, self.short_step, self.long_step)
@@ -305,9 +301,7 @@ class EnsembleDetector:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
         """Rebuild from ``state_dict`` output."""
-        check_state(state, cls.name)
-        det = cls(EnsembleParams(**state["params"]))
-        det.count = int(state["count"])
+        det = restore(cls, EnsembleParams, state)
         det.prev = state["prev"]
         det.short, det.long, det.short_step, det.long_step = (
             RollingMean.from_state(s) for s in state["means"]

@@ -10,14 +10,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from promalert.detect.base import (
-    STATE_VERSION,
     Score,
     ScoreArrays,
     as_arrays,
     check,
-    check_state,
-    params_state,
     parse_params,
+    restore,
+    state_header,
 )
 from promalert.detect.filters import EwMean
 from promalert.detect.scoring import (
@@ -105,10 +104,7 @@ class EwmaDetector:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state."""
         return {
-            "detector": self.name,
-            "version": STATE_VERSION,
-            "params": params_state(self.params),
-            "count": self.count,
+            **state_header(self),
             "mean": self.mean.to_state(),
             "var": self.var.to_state(),
         }
@@ -116,9 +112,7 @@ class EwmaDetector:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
         """Rebuild from ``state_dict`` output."""
-        check_state(state, cls.name)
-        det = cls(EwmaParams(**state["params"]))
-        det.count = int(state["count"])
+        det = restore(cls, EwmaParams, state)
         det.mean = EwMean.from_state(state["mean"])
         det.var = EwMean.from_state(state["var"])
         return det

@@ -19,14 +19,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.ensemble import IsolationForest  # type: ignore[import-untyped]
 
 from promalert.detect.base import (
-    STATE_VERSION,
     Score,
     ScoreArrays,
     as_arrays,
     check,
-    check_state,
-    params_state,
     parse_params,
+    restore,
+    state_header,
 )
 
 
@@ -160,10 +159,7 @@ class IforestDetector:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state; the forest is refitted from the buffer when restored."""
         return {
-            "detector": self.name,
-            "version": STATE_VERSION,
-            "params": params_state(self.params),
-            "count": self.count,
+            **state_header(self),
             "fitted_at": self.fitted_at,
             "buffer": list(self.buffer),
         }
@@ -171,9 +167,7 @@ class IforestDetector:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
         """Rebuild from ``state_dict`` output, refitting the current forest deterministically."""
-        check_state(state, cls.name)
-        det = cls(IforestParams(**state["params"]))
-        det.count = int(state["count"])
+        det = restore(cls, IforestParams, state)
         det.buffer.extend(float(v) for v in state["buffer"])
         fitted_at = int(state["fitted_at"])
         if fitted_at >= 0:

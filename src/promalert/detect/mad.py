@@ -11,14 +11,13 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from promalert.detect.base import (
-    STATE_VERSION,
     Score,
     ScoreArrays,
     as_arrays,
     check,
-    check_state,
-    params_state,
     parse_params,
+    restore,
+    state_header,
 )
 from promalert.detect.scoring import (
     normal_surprise,
@@ -218,18 +217,13 @@ class MadDetector:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state."""
         return {
-            "detector": self.name,
-            "version": STATE_VERSION,
-            "params": params_state(self.params),
-            "count": self.count,
+            **state_header(self),
             "window": list(self.window),
         }
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
         """Rebuild from ``state_dict`` output."""
-        check_state(state, cls.name)
-        det = cls(MadParams(**state["params"]))
-        det.count = int(state["count"])
+        det = restore(cls, MadParams, state)
         det.window.extend(float(v) for v in state["window"])
         return det

@@ -15,14 +15,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from promalert.detect.base import (
-    STATE_VERSION,
     Score,
     ScoreArrays,
     as_arrays,
     check,
-    check_state,
-    params_state,
     parse_params,
+    restore,
+    state_header,
 )
 from promalert.detect.ewma import fill_forward
 from promalert.detect.filters import EwMean
@@ -197,10 +196,7 @@ class SeasonalDetector:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state."""
         return {
-            "detector": self.name,
-            "version": STATE_VERSION,
-            "params": params_state(self.params),
-            "count": self.count,
+            **state_header(self),
             "t0": self.t0,
             "head": self.head,
             "pending": [list(p) for p in self.pending],
@@ -215,9 +211,7 @@ class SeasonalDetector:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
         """Rebuild from ``state_dict`` output."""
-        check_state(state, cls.name)
-        det = cls(SeasonalParams(**state["params"]))
-        det.count = int(state["count"])
+        det = restore(cls, SeasonalParams, state)
         det.t0 = state["t0"]
         det.head = [float(t) for t in state["head"]]
         det.pending = [(float(t), float(v)) for t, v in state["pending"]]

@@ -10,14 +10,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from promalert.detect.base import (
-    STATE_VERSION,
     Score,
     ScoreArrays,
     as_arrays,
     check,
-    check_state,
-    params_state,
     parse_params,
+    restore,
+    state_header,
 )
 from promalert.detect.ewma import sd_floor
 from promalert.detect.filters import RollingMean
@@ -104,10 +103,7 @@ class ZscoreDetector:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state."""
         return {
-            "detector": self.name,
-            "version": STATE_VERSION,
-            "params": params_state(self.params),
-            "count": self.count,
+            **state_header(self),
             "ref": self.ref,
             "sum1": self.sum1.to_state(),
             "sum2": self.sum2.to_state(),
@@ -116,9 +112,7 @@ class ZscoreDetector:
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
         """Rebuild from ``state_dict`` output."""
-        check_state(state, cls.name)
-        det = cls(ZscoreParams(**state["params"]))
-        det.count = int(state["count"])
+        det = restore(cls, ZscoreParams, state)
         det.ref = state["ref"]
         det.sum1 = RollingMean.from_state(state["sum1"])
         det.sum2 = RollingMean.from_state(state["sum2"])
