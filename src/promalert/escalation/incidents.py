@@ -274,15 +274,12 @@ class IncidentManager:
             record = self._store.incident(incident_id)
             if record is None:
                 raise IncidentNotFound(f"incident {incident_id} does not exist")
-            verb = {"acknowledge": "acknowledge", "unacknowledge": "unacknowledge"}
-            raise TransitionError("resolved", verb.get(action, action), _ALLOWED[action])
+            raise TransitionError("resolved", action, _ALLOWED[action])
         now = self._clock.now()
         batch = Batch()
         self._transition(incident, action, by, via, comment, now, batch)
         self._commit(batch)
-        found = self.get(incident_id, detail=False)
-        assert found is not None
-        return found
+        return incident_json(incident.record(self._due(incident)))
 
     def _transition(
         self,

@@ -79,11 +79,12 @@ class OncallWatcher:
         self._metrics = metrics
         self._external_url = external_url.rstrip("/")
         self._on_outbox = on_outbox
+        # Built anew at each (re)load: drop the series of schedules and members now gone.
+        metrics.oncall.clear()
 
     def check(self) -> datetime:
         """Update the gauge, announce due handoffs; return when to check next."""
         now = self._clock.now()
-        self._metrics.oncall.clear()
         wake = now + timedelta(seconds=_CHECK_EVERY)
         for name, schedule in self.directory.schedules.items():
             shift = schedule.shift_at(now)
@@ -91,9 +92,8 @@ class OncallWatcher:
                 self._metrics.oncall.labels(schedule=name, user=member).set(
                     1 if member == shift.user else 0
                 )
-            handoff = schedule.next_handoff(now)
-            if handoff is not None:
-                wake = min(wake, handoff)
+            # The shift ends at the next change of who (or which layer) is on call.
+            wake = min(wake, shift.end)
             if schedule.config.handoff_notifications and shift.user is not None:
                 self._announce(name, shift.user, shift.start, shift.end)
         return wake
