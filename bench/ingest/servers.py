@@ -58,18 +58,31 @@ class Server:
     url: str
     log_path: Path
 
+    def pids(self) -> list[int]:
+        """The server's process and its child processes (promalert's delivery process)."""
+        pids = [self.popen.pid]
+        for pid in pids:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        return pids
+
     def rss(self) -> int:
-        """Resident memory in bytes."""
-        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError(f"no VmRSS for {self.name}")
+        """Resident memory in bytes, of the server and its child processes."""
+        total = 0
+        for pid in self.pids():
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+        return total
 
     def cpu(self) -> float:
-        """User plus system CPU seconds used so far."""
-        stat = Path(f"/proc/{self.popen.pid}/stat").read_text()
-        fields = stat[stat.rindex(")") + 2 :].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User plus system CPU seconds used so far, by the server and its children."""
+        total = 0
+        for pid in self.pids():
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 15 s."""

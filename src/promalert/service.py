@@ -20,7 +20,6 @@ from promalert.api.server import make_app
 from promalert.clock import Clock, SystemClock
 from promalert.config.loader import load_all
 from promalert.config.models import Config
-from promalert.config.people import user_receiver
 from promalert.datasource.prometheus import PrometheusClient
 from promalert.dispatch.flush import EscalationUpdate, Policy
 from promalert.dispatch.group import Dispatcher
@@ -37,14 +36,15 @@ from promalert.metrics import Metrics
 from promalert.notify.base import Notifier
 from promalert.notify.delivery_api import notification_json, twilio_status, twilio_tokens
 from promalert.notify.outbox import DeliveryWorker
-from promalert.notify.policy import DeliveryPolicy
-from promalert.notify.registry import build_notifiers, delivery_policies
-from promalert.notify.templates import Templates, user_template_files
+from promalert.notify.process import DeliveryProcess
+from promalert.notify.registry import build_integrations
 from promalert.rules.engine import RuleEngine
 from promalert.rules.spec import RuleGroup
 from promalert.store.sqlite import Store
 
 log = logging.getLogger(__name__)
+
+_DELIVERY_START_TIMEOUT = 30.0
 
 
 class Service:
@@ -74,6 +74,9 @@ class Service:
         self.silences: Silences | None = None
         # Incidents outlive reloads too; None until a config has escalation policies.
         self.incidents: IncidentManager | None = None
+        # Delivery in its own process (server.delivery_process), kept across reloads.
+        self._delivery: DeliveryProcess | None = None
+        self._delivery_task: asyncio.Task[None] | None = None
         self.started_at = self.clock.now()
 
     # -- ServiceHandle -------------------------------------------------------------------
@@ -102,6 +105,16 @@ class Service:
         # Silences outlive reloads: they are state, not configuration.
         self.silences = Silences(self._store, self.clock)
         self._session = aiohttp.ClientSession()
+        # The delivery process keeps the system clock: a test's fake clock needs inline.
+        if config.server.delivery_process and isinstance(self.clock, SystemClock):
+            self._delivery = DeliveryProcess(self._store, self.metrics)
+            self._delivery.configure(config)
+            self._delivery_task = asyncio.create_task(self._delivery.run())
+            try:
+                await asyncio.wait_for(self._delivery.started(), _DELIVERY_START_TIMEOUT)
+            except TimeoutError:
+                # Rows wait in the outbox; the supervisor keeps starting the process.
+                log.error("the delivery process is not ready yet; notifications wait for it")
         self._start_pipeline(config, groups)
         app = make_app(
             self,
@@ -119,6 +132,10 @@ class Service:
         """Stop the loops and the HTTP server, close the store."""
         self._ready = False
         await self._stop_pipeline()
+        if self._delivery_task is not None:
+            self._delivery_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._delivery_task
         if self._runner is not None:
             await self._runner.cleanup()
         if self._session is not None:
@@ -152,15 +169,22 @@ class Service:
     def _start_pipeline(self, config: Config, groups: list[RuleGroup]) -> None:
         assert self._store is not None and self._session is not None
         store, session, clock, metrics = self._store, self._session, self.clock, self.metrics
-        notifiers, policies = self._integrations(config, session)
-        worker = DeliveryWorker(
-            store,
-            notifiers,
-            clock,
-            metrics,
-            policies=policies,
-            retention=config.storage.notification_retention,
-        )
+        notifiers, policies = build_integrations(config, session, clock, metrics)
+        loops: list[Coroutine[Any, Any, None]] = []
+        if self._delivery is not None:
+            self._delivery.configure(config)
+            wake = self._delivery.wake
+        else:
+            worker = DeliveryWorker(
+                store,
+                notifiers,
+                clock,
+                metrics,
+                policies=policies,
+                retention=config.storage.notification_retention,
+            )
+            loops.append(worker.run())
+            wake = worker.wake
         dispatcher = Dispatcher(
             config.route,
             notifiers,
@@ -168,7 +192,7 @@ class Service:
             clock,
             metrics,
             external_url=config.global_.external_url,
-            on_outbox=worker.wake,
+            on_outbox=wake,
             policy=Policy.from_config(config),
             silences=self.silences,
             on_escalation=self._observe_incidents,
@@ -176,8 +200,8 @@ class Service:
         ingest = AlertIngest(
             store, dispatcher, clock, metrics, resolve_timeout=config.global_.resolve_timeout
         )
-        loops: list[Coroutine[Any, Any, None]] = [worker.run(), dispatcher.run(), ingest.run()]
-        loops += self._escalation(config, notifiers, worker.wake)
+        loops += [dispatcher.run(), ingest.run()]
+        loops += self._escalation(config, notifiers, wake)
         if config.reports:
             by_receiver: dict[str, list[tuple[int, str]]] = {}
             for (name, index), notifier in sorted(notifiers.items(), key=lambda kv: kv[0]):
@@ -188,7 +212,7 @@ class Service:
                 clock,
                 lambda receiver: by_receiver.get(receiver, []),
                 config.global_.external_url,
-                worker.wake,
+                wake,
             )
             loops.append(reports.run())
         self._engine = None
@@ -260,36 +284,6 @@ class Service:
             on_outbox=wake,
         )
         return [self.incidents.run(), watcher.run()]
-
-    def _integrations(
-        self, config: Config, session: aiohttp.ClientSession
-    ) -> tuple[dict[tuple[str, int], Notifier], dict[tuple[str, int], DeliveryPolicy]]:
-        """Every receiver's and user's notifiers and delivery policies by integration."""
-        base_dir = Path(config.base_dir)
-        templates = Templates(
-            user_template_files(config.templates, base_dir),
-            on_fallback=lambda channel: self.metrics.notification_template_failures.labels(
-                channel=channel
-            ).inc(),
-        )
-        notifiers: dict[tuple[str, int], Notifier] = {}
-        policies: dict[tuple[str, int], DeliveryPolicy] = {}
-        users = [user_receiver(n, u, config.contact_channels) for n, u in config.users.items()]
-        for receiver in [*config.receivers, *users]:
-            built = build_notifiers(
-                receiver,
-                session,
-                base_dir=base_dir,
-                templates=templates,
-                clock=self.clock,
-                external_url=config.global_.external_url,
-            )
-            for index, (notifier, policy) in enumerate(
-                zip(built, delivery_policies(receiver), strict=True)
-            ):
-                notifiers[(receiver.name, index)] = notifier
-                policies[(receiver.name, index)] = policy
-        return notifiers, policies
 
     def stats(self, start: datetime, end: datetime) -> dict[str, Any]:
         """Incident statistics of [start, end) for ``GET /api/v1/stats``."""

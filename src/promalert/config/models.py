@@ -113,6 +113,9 @@ class ServerConfig(Strict):
 
     listen: str = "127.0.0.1:9099"
     auth: AuthConfig | None = None
+    # Send notifications from a second process (a second CPU core); false: from the
+    # service's own event loop. The store and the API are the same either way.
+    delivery_process: bool = True
 
     @field_validator("listen")
     @classmethod

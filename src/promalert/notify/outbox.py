@@ -18,9 +18,10 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Container, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from prometheus_client import Counter, Histogram
 
@@ -31,9 +32,9 @@ from promalert.notify.base import FAILURE_REASONS, Message, Notifier, Receipt
 from promalert.notify.digest import DIGEST_GROUP_KEY, digestible, merge, window_end
 from promalert.notify.policy import DeliveryPolicy, Limit, RetryPolicy, retry_delay
 from promalert.notify.ratelimit import RateLimiter
-from promalert.store import Lane, OutboxRow, Store
+from promalert.store import Lane, OutboxRow
 
-__all__ = ["DeliveryWorker", "retry_delay"]
+__all__ = ["DeliveryWorker", "Outbox", "retry_delay"]
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,40 @@ class _Counters:
     delay: Histogram
 
 
+class Outbox(Protocol):
+    """What the worker reads and writes: the store, or the delivery process's copy of it."""
+
+    def outbox_head(self, lane: Lane) -> OutboxRow | None: ...
+
+    def outbox_heads(self, skip: Container[Lane] = ()) -> list[OutboxRow]: ...
+
+    def new_outbox_heads(self) -> list[OutboxRow] | None: ...
+
+    def count_pending(self) -> int: ...
+
+    def mark_sent(self, row_id: int, attempts: int, at: datetime) -> None: ...
+
+    def record_failure(
+        self, row_id: int, attempts: int, error: str, reason: str, retry_at: datetime | None
+    ) -> None: ...
+
+    def defer(self, row_ids: Sequence[int], until: datetime) -> None: ...
+
+    def record_receipt(
+        self, outbox_id: int, channel: str, provider_ids: Sequence[tuple[str, str]], at: datetime
+    ) -> None: ...
+
+    def delete_finished_outbox(self, before: datetime) -> int: ...
+
+    def delete_orphan_deliveries(self) -> int: ...
+
+
 class DeliveryWorker:
     """Delivers outbox rows through the configured notifiers."""
 
     def __init__(
         self,
-        store: Store,
+        store: Outbox,
         notifiers: Mapping[Integration, Notifier],
         clock: Clock,
         metrics: Metrics,

@@ -9,7 +9,10 @@ from typing import Any
 import aiohttp
 
 from promalert.clock import Clock, SystemClock
+from promalert.config.models import Config
+from promalert.config.people import user_receiver
 from promalert.config.receivers import ChannelConfig, ReceiverConfig
+from promalert.metrics import Metrics
 from promalert.notify.base import Notifier
 from promalert.notify.channel import ChannelContext
 from promalert.notify.dingtalk import DingTalkNotifier
@@ -21,7 +24,7 @@ from promalert.notify.policy import DeliveryPolicy
 from promalert.notify.slack import SlackNotifier
 from promalert.notify.teams import TeamsNotifier
 from promalert.notify.telegram import TelegramNotifier
-from promalert.notify.templates import Templates
+from promalert.notify.templates import Templates, user_template_files
 from promalert.notify.twilio import SMSNotifier, VoiceNotifier
 from promalert.notify.webhook import WebhookNotifier
 from promalert.notify.wecom import WeComNotifier
@@ -88,3 +91,37 @@ def delivery_policies(receiver: ReceiverConfig) -> list[DeliveryPolicy]:
         DeliveryPolicy.from_config(c) if isinstance(c, ChannelConfig) else DeliveryPolicy()
         for c in _channel_configs(receiver)
     ]
+
+
+Integration = tuple[str, int]
+
+
+def build_integrations(
+    config: Config, session: aiohttp.ClientSession, clock: Clock, metrics: Metrics
+) -> tuple[dict[Integration, Notifier], dict[Integration, DeliveryPolicy]]:
+    """Every receiver's and user's notifiers and delivery policies by (receiver, index)."""
+    base_dir = Path(config.base_dir)
+    templates = Templates(
+        user_template_files(config.templates, base_dir),
+        on_fallback=lambda channel: metrics.notification_template_failures.labels(
+            channel=channel
+        ).inc(),
+    )
+    notifiers: dict[Integration, Notifier] = {}
+    policies: dict[Integration, DeliveryPolicy] = {}
+    users = [user_receiver(n, u, config.contact_channels) for n, u in config.users.items()]
+    for receiver in [*config.receivers, *users]:
+        built = build_notifiers(
+            receiver,
+            session,
+            base_dir=base_dir,
+            templates=templates,
+            clock=clock,
+            external_url=config.global_.external_url,
+        )
+        for index, (notifier, policy) in enumerate(
+            zip(built, delivery_policies(receiver), strict=True)
+        ):
+            notifiers[(receiver.name, index)] = notifier
+            policies[(receiver.name, index)] = policy
+    return notifiers, policies

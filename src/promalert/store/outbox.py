@@ -24,12 +24,9 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections import deque
 from collections.abc import Container, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
 from datetime import datetime
-from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +39,9 @@ from promalert.store.outbox_sql import (
     outbox_params,
     write_marks,
 )
+from promalert.store.pending import PendingIndex
 from promalert.store.records import (
+    EncodedPayload,
     Lane,
     NewNotification,
     NflogEntry,
@@ -66,9 +65,6 @@ _MARK_DELAY = 0.05
 _CACHE_KB = 65536
 
 
-_row_id = attrgetter("id")
-
-
 def _triggers(conn: sqlite3.Connection, changed: Any) -> None:
     """Call ``changed()`` whenever a row of ``outbox`` is updated or deleted.
 
@@ -81,6 +77,33 @@ def _triggers(conn: sqlite3.Connection, changed: Any) -> None:
             f"CREATE TEMP TRIGGER IF NOT EXISTS outbox_{event.lower()} AFTER {event} ON outbox "
             f"BEGIN SELECT {_CHANGED}(); END"
         )
+
+
+def outbox_row(values: Sequence[Any], *, keep_json: bool = False) -> OutboxRow:
+    """A row of ``SELECT {OUTBOX_COLUMNS}``; ValueError or TypeError if it is unreadable.
+
+    With ``keep_json`` the payload carries its stored text (see EncodedPayload).
+    """
+    payload = json.loads(values[6])
+    if not isinstance(payload, dict):
+        raise ValueError("payload is not a JSON object")
+    if keep_json:
+        payload = EncodedPayload(payload, values[6])
+    return OutboxRow(
+        id=int(values[0]),
+        created_at=decode_time(values[1]),
+        receiver=str(values[2]),
+        channel=str(values[3]),
+        integration=int(values[4]),
+        group_key=str(values[5]),
+        payload=payload,
+        status=str(values[7]),
+        attempts=int(values[8]),
+        next_attempt_at=decode_time(values[9]),
+        last_error=str(values[10]),
+        sent_at=optional_time(values[11]),
+        first_firing_at=optional_time(values[12]),
+    )
 
 
 class OutboxStore:
@@ -101,13 +124,10 @@ class OutboxStore:
         # were read back from the file again and again (about a third of the process's
         # system time on the ingest benchmark). A bigger cache keeps them.
         self._conn.execute(f"PRAGMA cache_size=-{_CACHE_KB}")
-        self._lanes: dict[Lane, deque[OutboxRow]] | None = None
-        self._lane_of: dict[int, Lane] = {}
-        # Lanes that got their first pending row since the worker last asked, and
-        # whether the index was (re)loaded since then (the worker must then look at all).
-        self._new_lanes: list[Lane] = []
+        self._pending: PendingIndex | None = None
+        # Whether the index was (re)loaded since the worker last asked for new heads (it
+        # must then look at every lane).
         self._reloaded = True
-        self._pending_count = 0
         # True while this class itself writes the outbox (the index is updated in step).
         self._own_write = False
         self._sent: list[tuple[int, str, int]] = []
@@ -116,7 +136,7 @@ class OutboxStore:
 
     def _outbox_changed(self) -> None:
         if not self._own_write:
-            self._lanes = None  # someone else changed the table: reload on next use
+            self._pending = None  # someone else changed the table: reload on next use
 
     @contextmanager
     def _tx(self, what: str) -> Iterator[sqlite3.Connection]:
@@ -156,60 +176,30 @@ class OutboxStore:
 
     # -- the index -------------------------------------------------------------------------
 
-    def _index(self) -> dict[Lane, deque[OutboxRow]]:
-        """Pending rows by lane, oldest first; loaded from the database when stale.
+    def _index(self) -> PendingIndex:
+        """The pending rows; loaded from the database when stale.
 
         Deferred marks are already applied here, so only a reload writes them first.
         """
-        while self._lanes is None:
+        while self._pending is None:
             self.flush_deferred()
-            self._lane_of.clear()
-            self._pending_count = 0
-            self._new_lanes.clear()
             self._reloaded = True
-            lanes: dict[Lane, deque[OutboxRow]] = {}
-            self._lanes = lanes  # an unreadable row's update sets it back to None
+            index = self._pending = PendingIndex()  # an unreadable row's update resets it
             rows, _ = self._outbox_query(
                 f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status='pending' ORDER BY id"
             )
-            if self._lanes is lanes:
+            if self._pending is index:
                 for row in rows:
-                    self._add(row)
-        return self._lanes
-
-    def _add(self, row: OutboxRow) -> None:
-        assert self._lanes is not None
-        lane = row.lane
-        rows = self._lanes.get(lane)
-        if rows is None:
-            rows = self._lanes[lane] = deque()
-            self._new_lanes.append(lane)
-        rows.append(row)
-        self._lane_of[row.id] = lane
-        self._pending_count += 1
+                    index.add(row)
+        return self._pending
 
     def _remove(self, row_id: int) -> None:
-        lane = self._lane_of.pop(row_id, None)
-        if lane is None or self._lanes is None:
-            return
-        rows = self._lanes[lane]
-        for i, row in enumerate(rows):
-            if row.id == row_id:
-                del rows[i]
-                self._pending_count -= 1
-                break
-        if not rows:
-            del self._lanes[lane]
+        if self._pending is not None:
+            self._pending.remove(row_id)
 
     def _update(self, row_id: int, **changes: Any) -> None:
-        lane = self._lane_of.get(row_id)
-        if lane is None or self._lanes is None:
-            return
-        rows = self._lanes[lane]
-        for i, row in enumerate(rows):
-            if row.id == row_id:
-                rows[i] = replace(row, **changes)
-                return
+        if self._pending is not None:
+            self._pending.update(row_id, **changes)
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -229,7 +219,7 @@ class OutboxStore:
         The ids of the new outbox rows are returned in the order of ``queued``. One
         transaction per dispatcher tick keeps thousands of group flushes cheap.
         """
-        loaded = self._lanes is not None
+        loaded = self._pending is not None
         nflog = [nflog_params(e) for e in entries] + [nflog_params(e) for e, _ in queued]
         with self._own("writing to the outbox") as conn:
             conn.executemany(WRITE_NFLOG, nflog)
@@ -237,9 +227,10 @@ class OutboxStore:
             ids = list(range(first, first + len(queued)))
             rows = [outbox_params(i, n) for i, (_, n) in zip(ids, queued, strict=True)]
             conn.executemany(INSERT_OUTBOX, rows)
-        if loaded and self._lanes is not None:
+        index = self._pending
+        if loaded and index is not None:
             for params, (_, notification) in zip(rows, queued, strict=True):
-                self._add(new_row(params[0], notification, params[6]))
+                index.add(new_row(params[0], notification, params[6]))
         return ids
 
     def _insert_outbox(
@@ -256,9 +247,9 @@ class OutboxStore:
 
     def _index_new(self, ids: Sequence[int], notifications: Sequence[NewNotification]) -> None:
         """Add rows :meth:`_insert_outbox` wrote (once committed) to a loaded index."""
-        if self._lanes is not None:
+        if self._pending is not None:
             for row_id, notification in zip(ids, notifications, strict=True):
-                self._add(new_row(row_id, notification))
+                self._pending.add(new_row(row_id, notification))
 
     def mark_sent(self, row_id: int, attempts: int, at: datetime) -> None:
         """Record a successful delivery (written with the other marks of this loop turn)."""
@@ -350,12 +341,7 @@ class OutboxStore:
         """The oldest pending row of every lane not in ``skip``, oldest first."""
         # The worker skips the lanes it has queued already: with a backlog, sorting
         # every head on every wake-up was a visible share of the delivery cost.
-        if skip:
-            heads = [rows[0] for lane, rows in self._index().items() if lane not in skip]
-        else:
-            heads = [rows[0] for rows in self._index().values()]
-        heads.sort(key=_row_id)
-        return heads
+        return self._index().heads(skip)
 
     def new_outbox_heads(self) -> list[OutboxRow] | None:
         """Heads of the lanes that got their first pending row since the last call.
@@ -365,24 +351,23 @@ class OutboxStore:
         added to a lane that already had one waits behind that lane's head, so only new
         lanes can have become due.
         """
-        lanes = self._index()
-        fresh, self._new_lanes = self._new_lanes, []
+        heads = self._index().take_new_heads()
         if self._reloaded:
             self._reloaded = False
             return None
-        heads = [rows[0] for rows in map(lanes.get, fresh) if rows]
-        heads.sort(key=_row_id)
         return heads
+
+    def pending_outbox_rows(self) -> list[OutboxRow]:
+        """Every pending row, oldest first."""
+        return self._index().rows()
 
     def outbox_head(self, lane: Lane) -> OutboxRow | None:
         """The oldest pending row of ``lane``, or None."""
-        rows = self._index().get(lane)
-        return rows[0] if rows else None
+        return self._index().head(lane)
 
     def count_pending(self) -> int:
         """How many outbox rows wait for delivery."""
-        self._index()
-        return self._pending_count
+        return self._index().count
 
     def outbox_rows(self, status: str | None = None, limit: int = 1000) -> list[OutboxRow]:
         """The newest outbox rows, optionally of one status, newest first."""
@@ -400,26 +385,7 @@ class OutboxStore:
         unreadable = 0
         for row in self._read("reading the outbox", sql, args):
             try:
-                payload = json.loads(row[6])
-                if not isinstance(payload, dict):
-                    raise ValueError("payload is not a JSON object")
-                out.append(
-                    OutboxRow(
-                        id=int(row[0]),
-                        created_at=decode_time(row[1]),
-                        receiver=str(row[2]),
-                        channel=str(row[3]),
-                        integration=int(row[4]),
-                        group_key=str(row[5]),
-                        payload=payload,
-                        status=str(row[7]),
-                        attempts=int(row[8]),
-                        next_attempt_at=decode_time(row[9]),
-                        last_error=str(row[10]),
-                        sent_at=optional_time(row[11]),
-                        first_firing_at=optional_time(row[12]),
-                    )
-                )
+                out.append(outbox_row(row))
             except (ValueError, TypeError) as exc:
                 # A pending row that can never be read would block its lane forever.
                 log.warning("outbox row %s is unreadable (%s); marking it failed", row[0], exc)
