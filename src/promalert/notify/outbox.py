@@ -143,10 +143,14 @@ class DeliveryWorker:
         self,
         notifiers: Mapping[Integration, Notifier],
         policies: Mapping[Integration, DeliveryPolicy] | None = None,
+        *,
+        retention: float | None = None,
     ) -> None:
         """Use new notifiers from the next attempt on; sends in flight finish on the old."""
         self._notifiers = dict(notifiers)
         self._policies = dict(policies or {})
+        if retention is not None:
+            self._retention = timedelta(seconds=retention)
         self._full_scan = True
         self._wake.set()
 

@@ -198,7 +198,6 @@ class _Child:
     def __init__(self, store: Path) -> None:
         self.metrics = RemoteMetrics(self._plan_report)
         self.outbox = ReplicaOutbox(store, self._effect)
-        self.outbox.read_new()
         self.journal = SentJournal(store)
         self._reports = 0
         self.stop = asyncio.Event()
@@ -235,7 +234,9 @@ class _Child:
         metrics = cast(Metrics, self.metrics)  # records what the worker does, see replica
         notifiers, policies = build_integrations(config, self._session, SystemClock(), metrics)
         if self._worker is not None:
-            self._worker.reload(notifiers, policies)
+            self._worker.reload(
+                notifiers, policies, retention=config.storage.notification_retention
+            )
             return
         self._worker = DeliveryWorker(
             self.outbox,
@@ -287,6 +288,8 @@ class _Child:
 async def _serve(fd: int, store: Path) -> None:
     child = _Child(store)
     wire = child.wire = await Wire.open(socket.socket(fileno=fd), child.on_message)
+    # Only now: reading may already report effects (an unreadable row is marked failed).
+    child.outbox.read_new()
     stop = asyncio.ensure_future(child.stop.wait())
     ended = asyncio.ensure_future(_closed(wire))
     await asyncio.wait([ended, stop], return_when=asyncio.FIRST_COMPLETED)
