@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterable, Iterator, KeysView, Mapping, ValuesView
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar, overload
 
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211
 _MASK = (1 << 64) - 1
 
+_T = TypeVar("_T")
 
-def _fnv1a(h: int, data: bytes) -> int:
+
+# Hash states after one label pair, by (state before, name, value); see fingerprint().
+_STEPS: dict[tuple[int, str, str], int] = {}
+# Bounded (emptied when full): a few MB at most, and the pairs that recur refill it fast.
+_STEPS_MAX = 16_384
+
+
+def _fnv1a(h: int, data: bytes, prime: int = _FNV_PRIME, mask: int = _MASK) -> int:
+    # Locals instead of globals: this per-byte loop is the whole cost of a fingerprint.
     for byte in data:
-        h = ((h ^ byte) * _FNV_PRIME) & _MASK
+        h = ((h ^ byte) * prime) & mask
     return h
 
 
@@ -24,9 +34,27 @@ def fingerprint(labels: Mapping[str, str]) -> str:
     sorted order with 64-bit FNV-1a, each name and value followed by a 0xff separator,
     and prints the result as 16 hex digits.
     """
-    # One pass over all the bytes: the per-byte loop is the cost, so no call per label.
-    data = b"".join(b"%s\xff%s\xff" % (n.encode(), labels[n].encode()) for n in sorted(labels))
-    return f"{_fnv1a(_FNV_OFFSET, data):016x}"
+    return _fingerprint(sorted(labels.items()))
+
+
+def _fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
+    """:func:`fingerprint` of label pairs already sorted by name."""
+    # FNV-1a is sequential, so the state after a pair depends only on the state before
+    # it and the pair. Label sets share most leading pairs (alertname, instance, job...)
+    # and senders re-send the same alerts every interval, so each step is remembered and
+    # only new pairs pay for the per-byte loop.
+    steps = _STEPS
+    h = _FNV_OFFSET
+    for name, value in pairs:
+        key = (h, name, value)
+        after = steps.get(key)
+        if after is None:
+            after = _fnv1a(h, b"%s\xff%s\xff" % (name.encode(), value.encode()))
+            if len(steps) >= _STEPS_MAX:
+                steps.clear()
+            steps[key] = after
+        h = after
+    return f"{h:016x}"
 
 
 class Labels(Mapping[str, str]):
@@ -47,6 +75,33 @@ class Labels(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._items)
 
+    # The Mapping mixins go through __iter__ and __getitem__ per key; these are the
+    # dict's own, several times faster on the hot path (routing, grouping, payloads).
+    def __contains__(self, key: object) -> bool:
+        return key in self._items
+
+    @overload
+    def get(self, key: str, /) -> str | None: ...
+
+    @overload
+    def get(self, key: str, /, default: str | _T) -> str | _T: ...
+
+    def get(self, key: str, /, default: object = None) -> object:
+        """The value of label ``key``, or ``default``."""
+        return self._items.get(key, default)
+
+    def keys(self) -> KeysView[str]:
+        """The label names, in sorted order."""
+        return self._items.keys()
+
+    def values(self) -> ValuesView[str]:
+        """The label values, in the order of their sorted names."""
+        return self._items.values()
+
+    def items(self) -> ItemsView[str, str]:
+        """The (name, value) pairs, sorted by name."""
+        return self._items.items()
+
     def __hash__(self) -> int:
         return hash(self.fingerprint)
 
@@ -65,7 +120,7 @@ class Labels(Mapping[str, str]):
     def fingerprint(self) -> str:
         """The Alertmanager fingerprint of this label set."""
         if self._fp is None:
-            self._fp = fingerprint(self._items)
+            self._fp = _fingerprint(self._items.items())  # kept sorted by name
         return self._fp
 
     def with_(self, **updates: str) -> Labels:

@@ -106,7 +106,7 @@ async def _read_json(request: web.Request, what: str) -> Any:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise amjson.ShapeError(f"request body too large: {exc.text}") from None
-    if not body.strip():
+    if not body or body.isspace():  # strip() would copy the whole body
         raise amjson.ShapeError(f"{what} in body is required")
     try:
         return json.loads(body)
@@ -126,11 +126,13 @@ async def _post_alerts(request: web.Request) -> web.Response:
         h.metrics.alerts_invalid.inc()
         return _coded(400, exc.code, str(exc))
     now = h.clock.now()
+    resolve_timeout = config.global_.resolve_timeout
+    validate = amjson.validate_alert
     valid: list[Alert] = []
     errors: list[str] = []
     for item in posted:
         try:
-            valid.append(amjson.validate_alert(item, now, config.global_.resolve_timeout))
+            valid.append(validate(item, now, resolve_timeout))
         except ValueError as exc:
             errors.append(str(exc))
     if valid:

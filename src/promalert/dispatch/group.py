@@ -62,7 +62,7 @@ def labelset_string(labels: Mapping[str, str]) -> str:
     The ``name="value"`` strings themselves are sorted (not the names), which is what
     the version Alertmanager 0.25 uses does; it matters for names like ``a`` and ``a1``.
     """
-    return "{" + ", ".join(sorted(f"{k}={go_quote(v)}" for k, v in labels.items())) + "}"
+    return "{" + ", ".join(sorted([f"{k}={go_quote(v)}" for k, v in labels.items()])) + "}"
 
 
 def group_key(route_key: str, labels: Mapping[str, str]) -> str:
@@ -148,6 +148,11 @@ class Dispatcher:
         by_receiver: dict[str, list[tuple[int, Notifier]]] = {}
         for (name, index), notifier in sorted(notifiers.items(), key=lambda kv: kv[0]):
             by_receiver.setdefault(name, []).append((index, notifier))
+        # Each route's group_wait and group_interval as timedeltas, made once, not per alert.
+        self._waits = {
+            r.id: (timedelta(seconds=r.group_wait), timedelta(seconds=r.group_interval))
+            for _, r in self.route.walk()
+        }
         self.inhibitor = Inhibitor(policy.inhibit_rules)
         flapping = {r.id: FlapDetector(r.flapping) for _, r in self.route.walk() if r.flapping}
         self._flusher = Flusher(
@@ -180,12 +185,13 @@ class Dispatcher:
     def _insert(self, route: Route, alert: Alert, now: datetime) -> None:
         labels = route.group_labels(alert.labels)
         group = self._groups.get((route.id, labels))
+        wait = self._waits[route.id][0]
         if group is None:
             group = Group(
                 route,
                 labels,
                 group_key(route.key, labels),
-                next_flush=now + timedelta(seconds=route.group_wait),
+                next_flush=now + wait,
                 storm=StormWindow(route.storm) if route.storm else None,
             )
             self._groups[(route.id, labels)] = group
@@ -199,11 +205,10 @@ class Dispatcher:
         detector = self._flusher.flapping.get(route.id)
         if detector is not None and detector.observe(fp, not alert.resolved(now), now):
             self._metrics.flapping_detected.inc()
-        started = alert.starts_at or now
         if (
             not group.has_flushed
-            and started + timedelta(seconds=route.group_wait) < now
             and group.next_flush > now
+            and (alert.starts_at or now) + wait < now
         ):
             group.next_flush = now
             self._arm(group)
@@ -298,9 +303,10 @@ class Dispatcher:
                 seen.add(id(group))
                 due.append(group)
         plans: list[tuple[Group, FlushPlan]] = []
+        waits = self._waits
         for group in due:
             # Re-armed before notifying, as Alertmanager does: a failed flush retries next tick.
-            group.next_flush = now + timedelta(seconds=group.route.group_interval)
+            group.next_flush = now + waits[group.route.id][1]
             group.has_flushed = True
             self._arm(group)
             if group.alerts:
@@ -326,20 +332,21 @@ class Dispatcher:
         self._nflog.record(q.entry for q in queued)
         for group, plan in plans:
             self._apply(group, plan)
-        for row_id, q in zip(ids, queued, strict=True):
-            n = q.notification
-            log.info(
-                "queued notification %d for receiver %r %s[%d] (%s): group %s, "
-                "%d firing, %d resolved",
-                row_id,
-                n.receiver,
-                n.channel,
-                n.integration,
-                q.reason.value,
-                n.group_key,
-                q.firing,
-                q.resolved,
-            )
+        if log.isEnabledFor(logging.INFO):  # thousands of rows a second when it is not
+            for row_id, q in zip(ids, queued, strict=True):
+                n = q.notification
+                log.info(
+                    "queued notification %d for receiver %r %s[%d] (%s): group %s, "
+                    "%d firing, %d resolved",
+                    row_id,
+                    n.receiver,
+                    n.channel,
+                    n.integration,
+                    q.reason.value,
+                    n.group_key,
+                    q.firing,
+                    q.resolved,
+                )
         if queued:
             self._on_outbox()
         updates = [p.escalation for _, p in plans if p.escalation is not None]

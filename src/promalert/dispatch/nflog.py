@@ -7,6 +7,7 @@ interval, send_resolved), mirroring Alertmanager's ``DedupStage.needsUpdate``.
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -61,7 +62,17 @@ def log_entry(
 ) -> NflogEntry:
     """The entry recording that ``key`` was told about ``firing`` and ``resolved`` at ``now``."""
     keep = max(NFLOG_RETENTION, 2 * repeat_interval)
-    return NflogEntry(key, firing, resolved, now, now + timedelta(seconds=keep))
+    return NflogEntry(key, firing, resolved, now, _expiry(now, keep))
+
+
+@functools.lru_cache(maxsize=16)
+def _expiry(now: datetime, keep: float) -> datetime:
+    """``keep`` seconds after ``now``: one object for all the entries of a flush tick.
+
+    Memory then holds one expiry per tick, not one per group, and the store encodes it
+    once instead of once per entry.
+    """
+    return now + timedelta(seconds=keep)
 
 
 class NotificationLog:

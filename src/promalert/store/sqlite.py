@@ -33,6 +33,7 @@ from promalert.store.records import (
     decode_time,
     encode_time,
     optional_time,
+    plain_json,
 )
 
 log = logging.getLogger(__name__)
@@ -171,8 +172,8 @@ class Store(OutboxStore, DeliveryLog, IncidentStore):
         rows = [
             (
                 s.alert.fingerprint,
-                json.dumps(s.alert.labels.as_dict()),
-                json.dumps(s.alert.annotations.as_dict()),
+                plain_json(s.alert.labels.as_dict()),
+                plain_json(s.alert.annotations.as_dict()),
                 encode_time(_required(s.alert.starts_at)),
                 None if s.alert.ends_at is None else encode_time(s.alert.ends_at),
                 s.alert.generator_url,
