@@ -151,7 +151,9 @@ class AlertIngest:
             # a group needs the newest copy to decide about it at its next flush.
             routed.append(stored.alert)
         self._dispatcher.insert_many(routed)
-        self._persist()
+        # Written with the dispatcher's next transaction (the flush these alerts cause),
+        # not in a commit of their own before the answer.
+        self._persist(defer=True)
         if self._gauge_due is None or now >= self._gauge_due:
             # Counting every alert on every put would make bursts quadratic; once a
             # second is as fresh as any scrape needs.
@@ -173,12 +175,12 @@ class AlertIngest:
         )
         return StoredAlert(normalized, source, timeout)
 
-    def _persist(self) -> None:
+    def _persist(self, *, defer: bool = False) -> None:
         if not self._dirty:
             return
         batch = [self._alerts[fp] for fp in self._dirty if fp in self._alerts]
         try:
-            self._store.save_alerts(batch)
+            self._store.save_alerts(batch, defer=defer)
         except StoreError as exc:
             # Memory still has them; the next put or gc tries the write again.
             log.error("could not persist %d alerts (will retry): %s", len(batch), exc)

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from promalert.store.outbox_sql import (
     INSERT_OUTBOX,
+    SAVE_ALERT,
     WRITE_NFLOG,
     new_row,
     next_outbox_id,
@@ -131,6 +132,8 @@ class OutboxStore:
         # True while this class itself writes the outbox (the index is updated in step).
         self._own_write = False
         self._sent: list[tuple[int, str, int]] = []
+        # Alert rows (SAVE_ALERT parameters) saved with defer=True, written the same way.
+        self._alert_rows: list[tuple[Any, ...]] = []
         self._flush_scheduled = False
         _triggers(self._conn, self._outbox_changed)
 
@@ -152,24 +155,28 @@ class OutboxStore:
 
     @contextmanager
     def _marked_tx(self, what: str, *, own: bool) -> Iterator[sqlite3.Connection]:
-        """A write transaction opening with the deferred "sent" marks.
+        """A write transaction opening with the deferred "sent" marks and alert saves.
 
         One commit instead of two: each commit rewrites every page it touched, and the
         marks and the next write share the pages at the end of the outbox. If the
-        transaction fails, the marks are queued again with it.
+        transaction fails, the deferred writes are queued again with it.
         """
         self._flush_scheduled = False
         batch, self._sent = self._sent, []
+        alerts, self._alert_rows = self._alert_rows, []
         # Restored, not cleared: record_failure and defer wrap a _tx in their own flag.
         outer = self._own_write
         try:
             with self._raw_tx(what) as conn:
                 self._own_write = True
                 write_marks(conn, batch)
+                if alerts:
+                    conn.executemany(SAVE_ALERT, alerts)
                 self._own_write = own or outer
                 yield conn
         except BaseException:
             self._sent = batch + self._sent
+            self._alert_rows = alerts + self._alert_rows  # older first: the newest wins
             raise
         finally:
             self._own_write = outer
@@ -255,6 +262,14 @@ class OutboxStore:
         """Record a successful delivery (written with the other marks of this loop turn)."""
         self._remove(row_id)
         self._sent.append((attempts, encode_time(at), row_id))
+        self._flush_later()
+
+    def _save_alert_rows_later(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Write alert rows with the next transaction (at most ``_MARK_DELAY`` from now)."""
+        self._alert_rows += rows
+        self._flush_later()
+
+    def _flush_later(self) -> None:
         if self._flush_scheduled:
             return
         try:
@@ -269,14 +284,14 @@ class OutboxStore:
         try:
             self.flush_deferred()
         except Exception as exc:  # noqa: BLE001 - a timer callback has no caller to tell
-            # The marks stay queued; the next read or write of the store tries again.
-            log.error("could not record delivered notifications (will retry): %s", exc)
+            # They stay queued; the next read or write of the store tries again.
+            log.error("could not write delivery marks and alerts (will retry): %s", exc)
 
     def flush_deferred(self) -> None:
-        """Write the marks not written yet (raises StoreError; they are kept to retry)."""
+        """Write the deferred marks and alerts now (raises StoreError; kept to retry)."""
         self._flush_scheduled = False
-        if self._sent:
-            with self._own("marking notifications sent"):
+        if self._sent or self._alert_rows:
+            with self._own("marking notifications sent and saving alerts"):
                 pass
 
     def mark_retry(self, row_id: int, attempts: int, next_at: datetime, error: str) -> None:

@@ -28,6 +28,11 @@ MARK_SENT = (
     "UPDATE outbox SET status='sent', attempts=?, sent_at=?, last_error='' "
     "WHERE id IN (SELECT value FROM json_each(?))"
 )
+# Alerts are saved with the outbox's deferred writes too (Store.save_alerts(defer=True)).
+SAVE_ALERT = (
+    "INSERT OR REPLACE INTO alerts (fingerprint, labels, annotations, starts_at, "
+    "ends_at, generator_url, updated_at, source, timeout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 WRITE_NFLOG = (
     "INSERT OR REPLACE INTO nflog (group_key, receiver, channel, integration, firing, "
     "resolved, timestamp, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"

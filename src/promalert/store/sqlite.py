@@ -25,7 +25,7 @@ from promalert.store.deliveries import DeliveryLog
 from promalert.store.incidents import IncidentStore
 from promalert.store.migrations import migrate
 from promalert.store.outbox import OutboxStore
-from promalert.store.outbox_sql import write_nflog
+from promalert.store.outbox_sql import SAVE_ALERT, write_nflog
 from promalert.store.records import (
     NflogEntry,
     NflogKey,
@@ -86,7 +86,7 @@ class Store(OutboxStore, DeliveryLog, IncidentStore):
         try:
             self.flush_deferred()
         except StoreError as exc:
-            log.error("could not write the last delivery marks: %s", exc)
+            log.error("could not write the last delivery marks and alerts: %s", exc)
         self._checkpointer.stop()
         self._conn.close()  # the last connection to close checkpoints the rest
 
@@ -167,8 +167,13 @@ class Store(OutboxStore, DeliveryLog, IncidentStore):
                 log.warning("skipping unreadable stored alert %s: %s", row[0], exc)
         return out
 
-    def save_alerts(self, alerts: Sequence[StoredAlert]) -> None:
-        """Insert or replace alerts by fingerprint, all in one transaction."""
+    def save_alerts(self, alerts: Sequence[StoredAlert], *, defer: bool = False) -> None:
+        """Insert or replace alerts by fingerprint, all in one transaction.
+
+        With ``defer`` they are written with the next write transaction instead, at most
+        50 ms later (the notification-log entries of their first flush come in the same
+        or a later one): one commit per received batch instead of two.
+        """
         rows = [
             (
                 s.alert.fingerprint,
@@ -183,13 +188,11 @@ class Store(OutboxStore, DeliveryLog, IncidentStore):
             )
             for s in alerts
         ]
+        if defer:
+            self._save_alert_rows_later(rows)
+            return
         with self._tx("saving alerts") as conn:
-            conn.executemany(
-                "INSERT OR REPLACE INTO alerts (fingerprint, labels, annotations, starts_at, "
-                "ends_at, generator_url, updated_at, source, timeout) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            conn.executemany(SAVE_ALERT, rows)
 
     def delete_alerts(self, fingerprints: Collection[str]) -> None:
         """Forget the alerts with these fingerprints."""
