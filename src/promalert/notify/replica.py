@@ -25,7 +25,11 @@ from promalert.store.records import Lane, OutboxRow
 log = logging.getLogger(__name__)
 
 Effect = tuple[Any, ...]
-_SELECT = f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status='pending' AND id>? ORDER BY id"
+# Every pending row (through the index on status), then each time only the rows after the
+# last one read, by id (a range of the primary key: the status index would make SQLite
+# look at every pending row of a backlog on every read).
+_SELECT_ALL = f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE status='pending' ORDER BY id"
+_SELECT_NEW = f"SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id>? AND +status='pending' ORDER BY id"
 
 
 class ReplicaOutbox:
@@ -51,7 +55,10 @@ class ReplicaOutbox:
     def read_new(self) -> None:
         """Take in the pending rows the service committed since the last read."""
         try:
-            rows = self._conn.execute(_SELECT, (self._last_id,)).fetchall()
+            if self._last_id:
+                rows = self._conn.execute(_SELECT_NEW, (self._last_id,)).fetchall()
+            else:
+                rows = self._conn.execute(_SELECT_ALL).fetchall()
         except sqlite3.Error as exc:
             log.error("cannot read the outbox: %s", exc)
             return
