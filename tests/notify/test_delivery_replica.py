@@ -21,7 +21,7 @@ from promalert.notify.journal import SentJournal, replay_journals
 from promalert.notify.replica import Effect, RemoteMetrics, ReplicaOutbox, apply_metrics
 from promalert.notify.wire import Wire
 from promalert.store import NewNotification, NflogEntry, NflogKey, Store
-from promalert.store.records import OutboxRow, encode_time
+from promalert.store.records import OutboxRow, StoredText, compact_json, encode_time
 
 T0 = FakeClock().now()
 
@@ -253,6 +253,28 @@ def test_an_unreadable_row_is_skipped_and_reported_failed(
     assert raw("SELECT status, attempts, last_error FROM outbox WHERE id=?", (a,)).fetchall() == [
         ("failed", 0, error)
     ]
+    replica.close()
+    store.close()
+
+
+def test_text_only_integrations_get_the_stored_text_undecoded(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    a, b = queue(store, "g1", 2)
+    with sqlite3.connect(store.path) as hand:
+        hand.execute("UPDATE outbox SET payload='[1, 2]' WHERE id=?", (b,))  # not an object
+    hand.close()
+    stored = store._conn.execute("SELECT payload FROM outbox WHERE id=?", (a,)).fetchone()[0]  # noqa: SLF001
+    effects: list[Effect] = []
+    replica = ReplicaOutbox(store.path, effects.append)
+    replica.text_only = frozenset({("team", 0)})
+    replica.read_new()
+    head = replica.outbox_head(("g1", "team", "webhook", 0))
+    assert head is not None and head.id == a
+    assert isinstance(head.payload, StoredText) and dict.__len__(head.payload) == 0
+    assert compact_json(head.payload) == stored  # what the webhook sends, byte for byte
+    assert head.payload["g"] == "g1"  # and it still reads like the payload it is
+    # A text that is not a JSON object is still caught when it is read.
+    assert [e[:2] for e in effects] == [("mark_failed", b)]
     replica.close()
     store.close()
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from promalert.store.records import EncodedPayload, compact_json, plain_json
+from promalert.store.records import EncodedPayload, StoredText, compact_json, plain_json
 
 VALUES: list[Any] = [
     {},
@@ -39,3 +39,17 @@ def test_unencodable_values_fail_as_with_json_dumps() -> None:
         plain_json({"a": object()})
     with pytest.raises(TypeError, match="not JSON serializable"):
         compact_json({"a": {1, 2}})
+
+
+def test_stored_text_decodes_only_when_looked_into() -> None:
+    text = '{"receiver":"team","alerts":[{"status":"firing"}],"status":"firing"}'
+    payload = StoredText(text)
+    assert compact_json(payload) == text  # the text as stored, nothing decoded
+    assert dict.__len__(payload) == 0
+    assert payload["receiver"] == "team"  # any look decodes it
+    assert dict.__len__(payload) == 3
+    assert payload == json.loads(text)
+    assert list(StoredText(text)) == ["receiver", "alerts", "status"]
+    assert StoredText(text).get("status") == "firing"
+    assert len(StoredText(text)) == 3 and "alerts" in StoredText(text)
+    assert dict(StoredText(text).items()) == json.loads(text)

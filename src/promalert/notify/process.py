@@ -39,6 +39,7 @@ from promalert.notify.journal import SentJournal, replay_journals
 from promalert.notify.outbox import DeliveryWorker
 from promalert.notify.registry import build_integrations
 from promalert.notify.replica import Effect, RemoteMetrics, ReplicaOutbox, apply_metrics
+from promalert.notify.webhook import WebhookNotifier
 from promalert.notify.wire import Wire
 from promalert.store.sqlite import Store
 
@@ -233,6 +234,13 @@ class _Child:
         logging.getLogger().setLevel(level)
         metrics = cast(Metrics, self.metrics)  # records what the worker does, see replica
         notifiers, policies = build_integrations(config, self._session, SystemClock(), metrics)
+        self.outbox.text_only = frozenset(
+            key
+            for key, notifier in notifiers.items()
+            if isinstance(notifier, WebhookNotifier)
+            and notifier.sends_stored_text
+            and (key not in policies or policies[key].digest is None)
+        )
         if self._worker is not None:
             self._worker.reload(
                 notifiers, policies, retention=config.storage.notification_retention

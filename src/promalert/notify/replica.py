@@ -44,6 +44,9 @@ class ReplicaOutbox:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA busy_timeout=5000")
         self._emit = emit
+        # Integrations that send the stored payload text as it is: their rows' payloads
+        # are not decoded (see StoredText); set by the delivery process from its config.
+        self.text_only: frozenset[tuple[str, int]] = frozenset()
         self._index = PendingIndex()
         self._last_id = 0
         self._reset = True
@@ -62,11 +65,12 @@ class ReplicaOutbox:
         except sqlite3.Error as exc:
             log.error("cannot read the outbox: %s", exc)
             return
-        index = self._index
+        index, text_only = self._index, self.text_only
         for values in rows:
             self._last_id = max(self._last_id, int(values[0]))
             try:
-                index.add(outbox_row(values, keep_json=True))
+                undecoded = (values[2], values[4]) in text_only
+                index.add(outbox_row(values, keep_json=True, undecoded=undecoded))
             except (ValueError, TypeError) as exc:
                 # A row that can never be read would block its lane forever.
                 log.warning("outbox row %s is unreadable (%s); marking it failed", values[0], exc)

@@ -57,8 +57,15 @@ class WebhookNotifier(TemplatedChannel):
         self._config = config
         self._hmac_secret = hmac_secret
 
+    @property
+    def sends_stored_text(self) -> bool:
+        """Whether the body is the payload's stored JSON as it is (no template, no cut)."""
+        return self._config.template is None and self._config.max_alerts == 0
+
     def body(self, message: Message) -> bytes:
         """The exact bytes POSTed for ``message`` (after ``max_alerts`` truncation)."""
+        if self.sends_stored_text:
+            return (compact_json(message.payload) + "\n").encode()
         payload = truncate_payload(message.payload, self._config.max_alerts)
         if self._config.template is not None:
             truncated = Message(message.receiver, message.group_key, payload, message.id)

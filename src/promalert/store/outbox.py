@@ -47,6 +47,7 @@ from promalert.store.records import (
     NewNotification,
     NflogEntry,
     OutboxRow,
+    StoredText,
     decode_time,
     encode_time,
     optional_time,
@@ -80,16 +81,24 @@ def _triggers(conn: sqlite3.Connection, changed: Any) -> None:
         )
 
 
-def outbox_row(values: Sequence[Any], *, keep_json: bool = False) -> OutboxRow:
+def outbox_row(
+    values: Sequence[Any], *, keep_json: bool = False, undecoded: bool = False
+) -> OutboxRow:
     """A row of ``SELECT {OUTBOX_COLUMNS}``; ValueError or TypeError if it is unreadable.
 
-    With ``keep_json`` the payload carries its stored text (see EncodedPayload).
+    With ``keep_json`` the payload carries its stored text (see EncodedPayload); with
+    ``undecoded`` it is only that text until something looks inside (StoredText).
     """
-    payload = json.loads(values[6])
-    if not isinstance(payload, dict):
-        raise ValueError("payload is not a JSON object")
-    if keep_json:
-        payload = EncodedPayload(payload, values[6])
+    text = values[6]
+    payload: dict[str, Any]
+    if undecoded and isinstance(text, str) and text[:1] == "{" and text[-1:] == "}":
+        payload = StoredText(text)
+    else:
+        payload = json.loads(text)
+        if not isinstance(payload, dict):
+            raise ValueError("payload is not a JSON object")
+        if keep_json:
+            payload = EncodedPayload(payload, text)
     return OutboxRow(
         id=int(values[0]),
         created_at=decode_time(values[1]),

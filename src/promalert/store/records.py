@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from promalert.model import Alert
+
+if TYPE_CHECKING:
+    from _collections_abc import dict_items, dict_keys, dict_values
 
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -67,6 +70,66 @@ class EncodedPayload(dict[str, Any]):
         self.json = text
 
 
+class StoredText(EncodedPayload):
+    """A stored payload not decoded yet: the delivery process's rows for integrations that
+    send the stored text as it is (a webhook without template or ``max_alerts``).
+
+    Decoding is most of the cost of reading a row, and those sends never look inside.
+    Anything that does look (by key, iteration or length) decodes it first, after which
+    it is a plain EncodedPayload's dict.
+    """
+
+    __slots__ = ("_decoded",)
+
+    def __init__(self, text: str) -> None:
+        """``text``: the payload's compact JSON, as the outbox stored it."""
+        super().__init__({}, text)
+        self._decoded = False
+
+    def _decode(self) -> None:
+        if not self._decoded:
+            self._decoded = True
+            self.update(json.loads(self.json))
+
+    def __getitem__(self, key: str) -> Any:
+        self._decode()
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._decode()
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._decode()
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._decode()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._decode()
+        return super().__len__()
+
+    def keys(self) -> dict_keys[str, Any]:
+        self._decode()
+        return super().keys()
+
+    def values(self) -> dict_values[str, Any]:
+        self._decode()
+        return super().values()
+
+    def items(self) -> dict_items[str, Any]:
+        self._decode()
+        return super().items()
+
+    def __eq__(self, other: object) -> bool:
+        self._decode()
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]  # a dict: not hashable
+
+
 def _dumps(*, ensure_ascii: bool, separators: tuple[str, str]) -> Callable[[Any], str]:
     """``json.dumps`` with these options, minus its setup on every call.
 
@@ -97,7 +160,7 @@ _compact = _dumps(ensure_ascii=False, separators=(",", ":"))
 
 def compact_json(payload: dict[str, Any]) -> str:
     """A payload as the outbox stores it: compact JSON, non-ASCII kept as is."""
-    if type(payload) is EncodedPayload:
+    if isinstance(payload, EncodedPayload):
         return payload.json
     return _compact(payload)
 
