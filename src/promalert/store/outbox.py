@@ -144,7 +144,10 @@ class OutboxStore:
         # Alert rows (SAVE_ALERT parameters) saved with defer=True, written the same way.
         self._alert_rows: list[tuple[Any, ...]] = []
         self._flush_scheduled = False
-        _triggers(self._conn, self._outbox_changed)
+        # Created with the first index load: until then there is nothing to invalidate,
+        # and with delivery in its own process the service never loads it, so the rows it
+        # marks sent do not pay for a trigger each.
+        self._watching = False
 
     def _outbox_changed(self) -> None:
         if not self._own_write:
@@ -198,6 +201,9 @@ class OutboxStore:
         Deferred marks are already applied here, so only a reload writes them first.
         """
         while self._pending is None:
+            if not self._watching:
+                _triggers(self._conn, self._outbox_changed)
+                self._watching = True
             self.flush_deferred()
             self._reloaded = True
             index = self._pending = PendingIndex()  # an unreadable row's update resets it

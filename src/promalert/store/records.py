@@ -42,11 +42,21 @@ def encode_time(moment: datetime) -> str:
     return text
 
 
+# The last time decoded: rows read together mostly share their times (one flush's "now").
+_last_decoded: tuple[str, datetime | None] = ("", None)
+
+
 def decode_time(text: str) -> datetime:
     """Inverse of :func:`encode_time`; raise ValueError for anything else."""
+    global _last_decoded
+    last_text, last = _last_decoded
+    if text == last_text and last is not None:
+        return last  # datetimes are immutable: sharing one is safe
     if len(text) != 27 or text[-1] != "Z":
         raise ValueError(f"time data {text!r} does not match format '{_TIME_FORMAT}'")
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    moment = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    _last_decoded = (text, moment)
+    return moment
 
 
 def optional_time(text: str | None) -> datetime | None:
