@@ -219,6 +219,9 @@ class _Child:
         kind = message[0]
         if kind == "poke":
             self.outbox.read_new()
+            if self._worker is not None:
+                self._worker.start_new()
+                return
         elif kind == "config":
             self._configure(message[1], message[2])
         elif kind == "committed":
