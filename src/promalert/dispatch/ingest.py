@@ -154,6 +154,9 @@ class AlertIngest:
         # Written with the dispatcher's next transaction (the flush these alerts cause),
         # not in a commit of their own before the answer.
         self._persist(defer=True)
+        # Groups due now (group_wait 0s, or a wait that just ended) flush here rather than
+        # a loop turn later: one commit and no hop between a POST and its notification.
+        await self._dispatcher.run_due()
         if self._gauge_due is None or now >= self._gauge_due:
             # Counting every alert on every put would make bursts quadratic; once a
             # second is as fresh as any scrape needs.
