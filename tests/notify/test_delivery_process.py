@@ -211,7 +211,8 @@ async def test_a_killed_process_is_replaced_and_no_row_is_lost(
     receiver.gate.clear()
     async with running(store, config, metrics) as delivery:
         (first,) = delivery_children()
-        await until(lambda: len(receiver.bodies) == 28)  # the worker's eight lanes in flight
+        in_flight = process._CONCURRENCY  # noqa: SLF001 - the process's lanes in flight
+        await until(lambda: len(receiver.bodies) == 20 + in_flight)
         await until(lambda: pending(store) == 40)  # the 20 answered are marked sent
         os.kill(first, signal.SIGKILL)
         await until(lambda: delivery_children() not in ([], [first]))
@@ -224,8 +225,8 @@ async def test_a_killed_process_is_replaced_and_no_row_is_lost(
     got = receiver.groups()
     assert sorted(set(got)) == sorted(groups)  # every row arrived
     # Only the sends in flight when the process died went out twice.
-    assert len(got) == len(groups) + 8
-    assert {g for g in got if got.count(g) > 1} == set(got[20:28])
+    assert len(got) == len(groups) + in_flight
+    assert {g for g in got if got.count(g) > 1} == set(got[20 : 20 + in_flight])
     rows = store.outbox_rows()
     assert {r.status for r in rows} == {"sent"}
     assert sent_count(metrics) == len(groups)

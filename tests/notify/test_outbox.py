@@ -331,3 +331,44 @@ async def test_rows_queued_while_runners_are_busy_are_delivered_by_the_running_l
         await asyncio.gather(task, return_exceptions=True)
     assert notifier.most <= 2
     assert store.count_pending() == 0
+
+
+@dataclass
+class GatedNotifier:
+    """A notifier whose sends wait for ``gate``; counts sends started and completed."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    two_started: asyncio.Event = field(default_factory=asyncio.Event)
+    channel: str = "webhook"
+    send_resolved: bool = True
+    started: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)
+
+    async def notify(self, message: Message) -> None:
+        self.started.append(message.group_key)
+        if len(self.started) == 2:
+            self.two_started.set()
+        await self.gate.wait()
+        self.done.append(message.group_key)
+
+
+async def test_finish_lets_sends_under_way_complete_and_starts_no_more(
+    store: Store, metrics: Metrics
+) -> None:
+    clock = SystemClock()
+    for n in range(5):
+        enqueue(store, clock.now() - timedelta(seconds=1), group=f"g{n}")
+    notifier = GatedNotifier()
+    w = worker(store, clock, metrics, notifier, concurrency=2)
+    task = asyncio.create_task(w.run())
+    await asyncio.wait_for(notifier.two_started.wait(), 5)
+    finishing = asyncio.create_task(w.finish(5.0))
+    await asyncio.sleep(0.05)
+    assert not finishing.done()  # waits for the two sends under way
+    notifier.gate.set()
+    await finishing
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert notifier.done == notifier.started == ["g0", "g1"]  # completed, none started after
+    assert store.count_pending() == 3  # the two completed are marked sent

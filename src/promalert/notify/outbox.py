@@ -134,6 +134,8 @@ class DeliveryWorker:
         # the last scan (what a dispatcher wake-up brings), with the due time found then.
         self._full_scan = True
         self._next_due: datetime | None = None
+        # Set by finish(): no new attempt starts; those under way complete.
+        self._finishing = False
 
     def wake(self) -> None:
         """Look at the outbox now (the dispatcher calls this after queueing)."""
@@ -166,6 +168,18 @@ class DeliveryWorker:
             self._retention = timedelta(seconds=retention)
         self._full_scan = True
         self._wake.set()
+
+    async def finish(self, within: float) -> None:
+        """Start no more attempts and wait up to ``within`` seconds for those under way.
+
+        A send already on the wire is better completed and recorded than cancelled and
+        sent again after a restart.
+        """
+        self._finishing = True
+        self._ready.clear()
+        runners = list(self._runners)
+        if runners:
+            await asyncio.wait(runners, timeout=within)
 
     async def run_due(self) -> None:
         """Attempt every row due at the clock's time, in lane order, and wait for them."""
@@ -246,6 +260,8 @@ class DeliveryWorker:
             elif next_due is None or row.next_attempt_at < next_due:
                 next_due = row.next_attempt_at
         self._next_due = next_due
+        if self._finishing:
+            ready.clear()
         for _ in range(min(self._concurrency - len(self._runners), len(ready))):
             task = asyncio.create_task(self._runner())
             self._runners.add(task)
@@ -267,7 +283,7 @@ class DeliveryWorker:
     async def _drain(self, lane: Lane) -> None:
         """Deliver the lane's rows in order while the head is due."""
         try:
-            while True:
+            while not self._finishing:
                 row = self._store.outbox_head(lane)
                 if row is None or row.next_attempt_at > self._clock.now():
                     return

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -59,6 +60,11 @@ _EFFECTS = frozenset(
 )
 _RESTART_DELAY = 1.0
 _CONFIRM_INTERVAL = 1.0
+# How long the delivery process lets sends under way complete when it stops.
+_FINISH_WITHIN = 2.0
+# Sends at once: more than the worker's default of 8, since the sends are all this
+# process does (and a send cut short by a stop is waited for, not repeated).
+_CONCURRENCY = 16
 _STOP_TIMEOUT = 10.0
 
 
@@ -255,9 +261,14 @@ class _Child:
             SystemClock(),
             metrics,
             policies=policies,
+            concurrency=_CONCURRENCY,
             retention=config.storage.notification_retention,
         )
         self._worker_task = asyncio.create_task(self._worker.run())
+        # As in the service (run_service): what start-up built is frozen, and young
+        # objects are collected less often, so a backlog of rows is not rescanned.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         if self.wire is not None:
             self.wire.send(("ready",))
 
@@ -286,6 +297,8 @@ class _Child:
             self.wire.send(("effects", self._reports, effects, metrics))
 
     async def close(self) -> None:
+        if self._worker is not None:
+            await self._worker.finish(_FINISH_WITHIN)
         if self._worker_task is not None:
             self._worker_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
