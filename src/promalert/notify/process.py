@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import socket
@@ -265,10 +264,6 @@ class _Child:
             retention=config.storage.notification_retention,
         )
         self._worker_task = asyncio.create_task(self._worker.run())
-        # As in the service (run_service): what start-up built is frozen, and young
-        # objects are collected less often, so a backlog of rows is not rescanned.
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
         if self.wire is not None:
             self.wire.send(("ready",))
 
