@@ -15,11 +15,12 @@ import pytest
 
 from promalert.config.receivers import WebhookConfig
 from promalert.errors import StoreError
+from promalert.model import Alert, Labels
 from promalert.notify.base import Message
 from promalert.notify.webhook import WebhookNotifier
 from promalert.store import NewNotification, NflogEntry, NflogKey, Store
 from promalert.store.migrations import MIGRATIONS
-from promalert.store.records import EncodedPayload, compact_json
+from promalert.store.records import EncodedPayload, StoredAlert, compact_json
 
 T0 = datetime(2026, 11, 23, 12, 0, 0, 250000, tzinfo=UTC)
 
@@ -91,7 +92,10 @@ async def test_marks_are_written_with_the_next_transaction(store: Store) -> None
     store.mark_sent(first, 1, T0)
     store.mark_sent(second, 2, T0 + timedelta(seconds=1))
     assert statuses(store.path) == {first: "pending", second: "pending"}  # deferred
-    third = queue(store, "c")  # this transaction writes the marks first
+    # Queueing new rows leaves them to the timer: that commit is on the way to a send.
+    third = queue(store, "c")
+    assert statuses(store.path) == {first: "pending", second: "pending", third: "pending"}
+    store.defer([third], T0)  # any other transaction writes the marks first
     assert statuses(store.path) == {first: "sent", second: "sent", third: "pending"}
     rows = {r.id: r for r in store.outbox_rows("sent")}
     assert (rows[first].attempts, rows[first].sent_at) == (1, T0)
@@ -147,3 +151,24 @@ async def test_webhook_sends_the_json_the_outbox_stored(store: Store) -> None:
         plain = hook.body(Message("team", "g", dict(payload), row_id))
         assert hook.body(Message("team", "g", row.payload, row_id)) == plain
     assert json.loads(plain) == payload and plain.endswith(b"\n")
+
+
+async def test_deferred_alert_saves_are_written_by_the_timer_or_the_next_read(
+    store: Store,
+) -> None:
+    def saved() -> set[str]:
+        with sqlite3.connect(str(store.path)) as conn:
+            return {str(r[0]) for r in conn.execute("SELECT fingerprint FROM alerts")}
+
+    a = StoredAlert(Alert(Labels({"alertname": "A"}), Labels(), T0, None, "", T0), "api")
+    b = StoredAlert(Alert(Labels({"alertname": "B"}), Labels(), T0, None, "", T0), "api")
+    store.save_alerts([a], defer=True)
+    queue(store, "g")  # the outbox commit does not carry them: it is on the way to a send
+    assert saved() == set()
+    await asyncio.sleep(0.1)  # the deferred-writes timer
+    assert saved() == {a.alert.fingerprint}
+    store.save_alerts([b], defer=True)
+    assert {s.alert.fingerprint for s in store.load_alerts()} == {  # a read writes them first
+        a.alert.fingerprint,
+        b.alert.fingerprint,
+    }

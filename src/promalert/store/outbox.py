@@ -160,22 +160,28 @@ class OutboxStore:
             yield conn
 
     @contextmanager
-    def _own(self, what: str) -> Iterator[sqlite3.Connection]:
+    def _own(self, what: str, *, deferred: bool = True) -> Iterator[sqlite3.Connection]:
         """A transaction of this class (it updates the index itself), marks first."""
-        with self._marked_tx(what, own=True) as conn:
+        with self._marked_tx(what, own=True, deferred=deferred) as conn:
             yield conn
 
     @contextmanager
-    def _marked_tx(self, what: str, *, own: bool) -> Iterator[sqlite3.Connection]:
+    def _marked_tx(
+        self, what: str, *, own: bool, deferred: bool = True
+    ) -> Iterator[sqlite3.Connection]:
         """A write transaction opening with the deferred "sent" marks and alert saves.
 
         One commit instead of two: each commit rewrites every page it touched, and the
         marks and the next write share the pages at the end of the outbox. If the
-        transaction fails, the deferred writes are queued again with it.
+        transaction fails, the deferred writes are queued again with it. Without
+        ``deferred`` they are left to the timer (or the next transaction).
         """
-        self._flush_scheduled = False
-        batch, self._sent = self._sent, []
-        alerts, self._alert_rows = self._alert_rows, []
+        batch: list[tuple[int, str, int]] = []
+        alerts: list[tuple[Any, ...]] = []
+        if deferred:
+            self._flush_scheduled = False
+            batch, self._sent = self._sent, []
+            alerts, self._alert_rows = self._alert_rows, []
         # Restored, not cleared: record_failure and defer wrap a _tx in their own flag.
         outer = self._own_write
         try:
@@ -243,7 +249,9 @@ class OutboxStore:
         """
         loaded = self._pending is not None
         nflog = [nflog_params(e) for e in entries] + [nflog_params(e) for e, _ in queued]
-        with self._own("writing to the outbox") as conn:
+        # The deferred marks and alerts stay for the timer: this commit stands between
+        # the alerts' arrival and their notifications, so it carries only what they need.
+        with self._own("writing to the outbox", deferred=False) as conn:
             conn.executemany(WRITE_NFLOG, nflog)
             first = next_outbox_id(conn) if queued else 0
             ids = list(range(first, first + len(queued)))
