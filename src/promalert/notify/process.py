@@ -75,7 +75,6 @@ class DeliveryProcess:
         self._metrics = metrics
         self._config: Config | None = None
         self._wire: Wire | None = None
-        self._poke_planned = False
         self._started = asyncio.Event()
         self._confirmed_at = 0.0
 
@@ -86,15 +85,14 @@ class DeliveryProcess:
             self._wire.send(("config", config, logging.getLogger().level))
 
     def wake(self) -> None:
-        """Tell the delivery process that rows were queued (the dispatcher calls this)."""
-        if not self._poke_planned and self._wire is not None:
-            self._poke_planned = True
-            asyncio.get_running_loop().call_soon(self._poke)
+        """Tell the delivery process that rows were queued (the dispatcher calls this).
 
-    def _poke(self) -> None:
-        self._poke_planned = False
+        At once, not at the end of the loop turn: the rows are committed, and every
+        turn in between is time between an alert's arrival and its notification.
+        """
         if self._wire is not None:
             self._wire.send(("poke",))
+            self._wire.flush()
 
     async def started(self) -> None:
         """Wait until a delivery process runs, configured and with the pending rows."""
