@@ -162,14 +162,17 @@ class DeliveryProcess:
         if message == ("ready",):
             self._started.set()
             return
-        kind, report, effects, metrics = message
-        if kind != "effects":
-            log.error("unexpected message from the delivery process: %r", kind)
+        if not (isinstance(message, tuple) and len(message) == 4 and message[0] == "effects"):
+            log.error("unexpected message from the delivery process")
             return
+        _, report, effects, metrics = message
         for effect in effects:
             self._apply(effect)
         if metrics is not None:
-            apply_metrics(self._metrics, metrics)
+            try:
+                apply_metrics(self._metrics, metrics)
+            except (AttributeError, TypeError, ValueError) as exc:
+                log.error("malformed metrics from the delivery process: %s", exc)
         now = time.monotonic()
         if now - self._confirmed_at >= _CONFIRM_INTERVAL and self._wire is not None:
             # Tell the process which reports are in the store, so it can drop journals.
@@ -191,6 +194,8 @@ class DeliveryProcess:
         except StoreError as exc:
             # The row stays pending in the store and is sent again: at least once.
             log.error("could not record a delivery (%s): %s", name, exc)
+        except (TypeError, ValueError) as exc:
+            log.error("malformed effect %r from the delivery process: %s", name, exc)
 
 
 # -- the delivery process ---------------------------------------------------------------------
