@@ -9,13 +9,14 @@ delivery quadratic in the backlog. So the pending rows are kept in memory, by la
   in step with the database;
 - any other update or deletion in the ``outbox`` table (another module, a hand edit) is
   caught by SQLite triggers and makes the index reload from the database on its next
-  use, so it can never silently disagree with the table.
+  use, so it can never silently disagree with the table. (The triggers are created
+  with the first load: with delivery in its own process the service never loads it.)
 
 ``mark_sent`` is the one write per delivered notification; it is applied to the index at
 once and written to the database with the other marks of the same event-loop iteration
-in one transaction, at most 50 ms later (and before any other read or write of the
-store). A crash in between
-can only make a notification go out twice, never get lost: delivery is at least once.
+in one transaction, at most 50 ms later (and before any read, or any write other than a
+group flush's). Alerts saved with ``defer`` go the same way. A crash in between can only
+make a notification go out twice, never get lost: delivery is at least once.
 """
 
 from __future__ import annotations
