@@ -7,7 +7,7 @@ and by the delivery process's copy of it (:mod:`promalert.notify.process`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Container, Iterable
+from collections.abc import Container
 from dataclasses import replace
 from operator import attrgetter
 from typing import Any
@@ -22,13 +22,11 @@ class PendingIndex:
 
     __slots__ = ("lanes", "_lane_of", "_new_lanes", "count")
 
-    def __init__(self, rows: Iterable[OutboxRow] = ()) -> None:
+    def __init__(self) -> None:
         self.lanes: dict[Lane, deque[OutboxRow]] = {}
         self._lane_of: dict[int, Lane] = {}
         self._new_lanes: list[Lane] = []
         self.count = 0
-        for row in rows:
-            self.add(row)
 
     def add(self, row: OutboxRow) -> None:
         """Append ``row`` to its lane."""
