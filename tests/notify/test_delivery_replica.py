@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from promalert.clock import FakeClock
+from promalert.errors import StoreError
 from promalert.metrics import Metrics
 from promalert.notify import journal
 from promalert.notify.journal import SentJournal, replay_journals
@@ -154,6 +155,103 @@ def test_replica_reads_only_rows_committed_since_its_last_read(tmp_path: Path) -
     head = replica.outbox_head(("g1", "team", "webhook", 0))
     assert head is not None and head.id == a and b not in {r.id for r in replica.outbox_heads()}
     assert effects == []
+    replica.close()
+    store.close()
+
+
+class Announced:
+    """What the store announces, and whether the rows were in the file at that moment."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.rows: list[tuple[Any, ...]] = []
+        self.seen_in_file: list[int] = []
+        self.retracted: list[int] = []
+
+    def announce(self, rows: list[tuple[Any, ...]]) -> None:
+        self.rows += rows
+        with sqlite3.connect(self.store.path) as other:
+            ids = [row[0] for row in rows]
+            marks = ",".join("?" * len(ids))
+            found = other.execute(f"SELECT id FROM outbox WHERE id IN ({marks})", ids)
+            self.seen_in_file += [row[0] for row in found]
+
+    def retract(self, ids: list[int]) -> None:
+        self.retracted += ids
+
+
+def test_flush_rows_are_announced_before_their_commit_as_the_file_has_them(
+    tmp_path: Path,
+) -> None:
+    store = Store.open(tmp_path / "s.db")
+    heard = store.announce = Announced(store)
+    ids = queue(store, "g1") + queue(store, "g2") + queue(store, "g3")
+    assert [row[0] for row in heard.rows] == ids
+    assert heard.seen_in_file == []  # not committed yet when announced
+    # The announced values are the row as a reader of the file gets it after the commit.
+    replica = ReplicaOutbox(store.path, lambda _: None)
+    replica.read_new()
+    read = replica.outbox_heads()
+    assert len(read) == 3
+    taken = ReplicaOutbox(store.path, lambda _: None)
+    taken.take(heard.rows)
+    assert state(taken.outbox_heads()) == state(read)
+    assert [(r.id, r.payload, r.created_at, r.first_firing_at) for r in taken.outbox_heads()] == [
+        (r.id, r.payload, r.created_at, r.first_firing_at) for r in read
+    ]
+    assert taken.count_pending() == replica.count_pending() == 3
+    assert heard.retracted == []
+    store.write_flushes([], [])  # nothing queued: nothing announced
+    assert len(heard.rows) == 3
+    replica.close()
+    taken.close()
+    store.close()
+
+
+def test_a_failed_flush_retracts_its_rows_and_their_ids_stay_unused(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    heard = store.announce = Announced(store)
+    (a,) = queue(store, "g1")
+    # The transaction fails after the announcement (at the notification-log write).
+    failing = "CREATE TRIGGER no_log BEFORE INSERT ON nflog BEGIN SELECT RAISE(ABORT, 'no'); END"
+    with sqlite3.connect(store.path) as other:
+        other.execute(failing)
+    with pytest.raises(StoreError):
+        queue(store, "g2", 2)
+    with sqlite3.connect(store.path) as other:
+        other.execute("DROP TRIGGER no_log")
+    ghosts = [row[0] for row in heard.rows[1:]]
+    assert ghosts == [a + 1, a + 2] and heard.retracted == ghosts
+    replica = ReplicaOutbox(store.path, lambda _: None)
+    replica.read_new()
+    replica.take(heard.rows[1:])
+    replica.retract(heard.retracted)
+    assert [r.id for r in replica.outbox_heads()] == [a]
+    # The next flush does not reuse an announced id: a late "sent" for a ghost row can
+    # never mark a real one.
+    (b,) = queue(store, "g3")
+    assert b == a + 3
+    replica.take(heard.rows[3:])
+    assert [r.id for r in replica.outbox_heads()] == [a, b]
+    replica.close()
+    store.close()
+
+
+def test_taking_rows_reads_earlier_commits_first_and_skips_rows_it_has(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "s.db")
+    replica = ReplicaOutbox(store.path, lambda _: None)
+    replica.read_new()
+    a, b = queue(store, "g1", 2)  # committed, never announced (another writer's rows)
+    heard = store.announce = Announced(store)
+    (c,) = queue(store, "g2")
+    replica.take(heard.rows)
+    assert [r.id for r in replica.outbox_heads()] == [a, c]
+    assert replica.count_pending() == 3
+    replica.take(heard.rows)  # again: nothing twice
+    replica.read_new()  # the poke after the commit finds nothing new
+    assert replica.count_pending() == 3
+    replica.take([])
+    assert replica.count_pending() == 3
     replica.close()
     store.close()
 

@@ -1,15 +1,19 @@
 """Delivery in its own process, so that sending uses a second CPU core.
 
 The service (:class:`DeliveryProcess`) stays the only writer of the store: it writes
-every outbox row first, as without this module, then tells the delivery process, which
-reads the new rows from the store's file into its copy of the pending rows
+every outbox row, as without this module, and tells the delivery process, which takes
+the new rows into its copy of the pending rows
 (:class:`~promalert.notify.replica.ReplicaOutbox`) and runs the same
-:class:`~promalert.notify.outbox.DeliveryWorker` over it. What the worker records (sent,
+:class:`~promalert.notify.outbox.DeliveryWorker` over it. A group flush's rows are
+handed over with the message while their transaction commits, so the first sends
+overlap the commit; rows of other writes are read from the store's file after theirs. What the worker records (sent,
 failed, retry at, deferred) comes back as effects the service writes to SQLite, and its
 metric updates are replayed on the service's metrics.
 
 Delivery stays at least once: a row is marked sent in the store only after the delivery
-process reported its send returned. If the delivery process dies, the service starts a
+process reported its send returned, and an alert is only acknowledged (the POST's 200)
+after its rows are committed; if that commit fails, the rows not yet sent are taken
+back and the flush is tried again. If the delivery process dies, the service starts a
 new one, which reads every row still pending; if the service dies, the delivery process
 sees its socket close and exits at once, and the next service applies its journal of
 sent rows (:mod:`promalert.notify.journal`) so that they are not sent again.
@@ -77,12 +81,29 @@ class DeliveryProcess:
         self._wire: Wire | None = None
         self._started = asyncio.Event()
         self._confirmed_at = 0.0
+        store.announce = self
 
     def configure(self, config: Config) -> None:
         """Deliver with ``config``'s receivers from now on (sends in flight finish on the old)."""
         self._config = config
         if self._wire is not None:
             self._wire.send(("config", config, logging.getLogger().level))
+
+    def announce(self, rows: list[tuple[Any, ...]]) -> None:
+        """Hand a group flush's rows over while the store commits them (see write_flushes).
+
+        The delivery process starts sending them at once instead of reading them from the
+        file after the commit: the commit and the first sends overlap.
+        """
+        if self._wire is not None:
+            self._wire.send(("rows", rows))
+            self._wire.flush()
+
+    def retract(self, ids: list[int]) -> None:
+        """The announced rows of ``ids`` were not committed: do not send those not yet sent."""
+        if self._wire is not None:
+            self._wire.send(("retract", ids))
+            self._wire.flush()
 
     def wake(self) -> None:
         """Tell the delivery process that rows were queued (the dispatcher calls this).
@@ -225,11 +246,17 @@ class _Child:
 
     def _handle(self, message: Any) -> None:
         kind = message[0]
-        if kind == "poke":
-            self.outbox.read_new()
+        if kind in ("poke", "rows"):
+            if kind == "rows":
+                self.outbox.take(message[1])
+            else:
+                self.outbox.read_new()
             if self._worker is not None:
                 self._worker.start_new()
                 return
+        elif kind == "retract":
+            self.outbox.retract(message[1])
+            return
         elif kind == "config":
             self._configure(message[1], message[2])
         elif kind == "committed":

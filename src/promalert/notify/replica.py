@@ -65,6 +65,26 @@ class ReplicaOutbox:
         except sqlite3.Error as exc:
             log.error("cannot read the outbox: %s", exc)
             return
+        self._add(rows)
+
+    def take(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Take in rows the service is committing now, sent instead of read (ids ascending).
+
+        Rows of earlier commits not read yet are read first; they are in the file.
+        """
+        if not rows:
+            return
+        if self._last_id < int(rows[0][0]) - 1:
+            self.read_new()
+        last = self._last_id
+        self._add([values for values in rows if int(values[0]) > last])
+
+    def retract(self, ids: Sequence[int]) -> None:
+        """Forget taken rows whose commit failed (those already sent cannot be recalled)."""
+        for row_id in ids:
+            self._index.remove(row_id)
+
+    def _add(self, rows: Sequence[Sequence[Any]]) -> None:
         index, text_only = self._index, self.text_only
         for values in rows:
             self._last_id = max(self._last_id, int(values[0]))

@@ -29,7 +29,7 @@ from collections.abc import Container, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from promalert.store.outbox_sql import (
     INSERT_OUTBOX,
@@ -39,6 +39,7 @@ from promalert.store.outbox_sql import (
     next_outbox_id,
     nflog_params,
     outbox_params,
+    pending_values,
     write_marks,
 )
 from promalert.store.pending import PendingIndex
@@ -117,6 +118,16 @@ def outbox_row(
     )
 
 
+class RowAnnouncer(Protocol):
+    """Who hears of a group flush's outbox rows while their transaction commits."""
+
+    def announce(self, rows: list[tuple[Any, ...]]) -> None:
+        """Rows (``SELECT {OUTBOX_COLUMNS}`` values) about to be committed."""
+
+    def retract(self, ids: list[int]) -> None:
+        """The rows of these ids were not committed after all."""
+
+
 class OutboxStore:
     """Outbox reads and writes of the store (a mixin: the Store provides the connection)."""
 
@@ -149,6 +160,10 @@ class OutboxStore:
         # and with delivery in its own process the service never loads it, so the rows it
         # marks sent do not pay for a trigger each.
         self._watching = False
+        # Told about a group flush's rows before they are committed (see write_flushes).
+        self.announce: RowAnnouncer | None = None
+        # No id of an announced row whose commit failed is given out again.
+        self._id_floor = 0
 
     def _outbox_changed(self) -> None:
         if not self._own_write:
@@ -250,14 +265,27 @@ class OutboxStore:
         """
         loaded = self._pending is not None
         nflog = [nflog_params(e) for e in entries] + [nflog_params(e) for e, _ in queued]
+        announce = self.announce if queued else None
+        ids: list[int] = []
         # The deferred marks and alerts stay for the timer: this commit stands between
         # the alerts' arrival and their notifications, so it carries only what they need.
-        with self._own("writing to the outbox", deferred=False) as conn:
-            conn.executemany(WRITE_NFLOG, nflog)
-            first = next_outbox_id(conn) if queued else 0
-            ids = list(range(first, first + len(queued)))
-            rows = [outbox_params(i, n) for i, (_, n) in zip(ids, queued, strict=True)]
-            conn.executemany(INSERT_OUTBOX, rows)
+        try:
+            with self._own("writing to the outbox", deferred=False) as conn:
+                first = max(next_outbox_id(conn), self._id_floor) if queued else 0
+                ids = list(range(first, first + len(queued)))
+                rows = [outbox_params(i, n) for i, (_, n) in zip(ids, queued, strict=True)]
+                if announce is not None:
+                    # Before the writes, so that sending overlaps them. A row may then go
+                    # out and its commit fail (the flush is retried: at least once, as
+                    # ever); the POST that caused it is only answered after the commit.
+                    announce.announce([pending_values(params) for params in rows])
+                conn.executemany(WRITE_NFLOG, nflog)
+                conn.executemany(INSERT_OUTBOX, rows)
+        except BaseException:
+            if announce is not None and ids:
+                self._id_floor = ids[-1] + 1  # the announced ids stay unused
+                announce.retract(ids)
+            raise
         index = self._pending
         if loaded and index is not None:
             for params, (_, notification) in zip(rows, queued, strict=True):

@@ -90,6 +90,11 @@ def write_marks(conn: sqlite3.Connection, marks: Sequence[tuple[int, str, int]])
         conn.execute(MARK_SENT, (attempts, at, "[" + ",".join(map(str, ids)) + "]"))
 
 
+def pending_values(params: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The ``SELECT {OUTBOX_COLUMNS}`` values of a row inserted with ``params``."""
+    return (*params[:7], "pending", 0, params[7], "", None, params[8])
+
+
 def next_outbox_id(conn: sqlite3.Connection) -> int:
     """The id the next outbox row gets (never one used before, as with AUTOINCREMENT)."""
     row = conn.execute(
