@@ -6,9 +6,9 @@ the new rows into its copy of the pending rows
 (:class:`~promalert.notify.replica.ReplicaOutbox`) and runs the same
 :class:`~promalert.notify.outbox.DeliveryWorker` over it. A group flush's rows are
 handed over with the message while their transaction commits, so the first sends
-overlap the commit; rows of other writes are read from the store's file after theirs. What the worker records (sent,
-failed, retry at, deferred) comes back as effects the service writes to SQLite, and its
-metric updates are replayed on the service's metrics.
+overlap the commit; rows of other writes are read from the store's file after theirs.
+What the worker records (sent, failed, retry at, deferred) comes back as effects the
+service writes to SQLite, and its metric updates are replayed on the service's metrics.
 
 Delivery stays at least once: a row is marked sent in the store only after the delivery
 process reported its send returned, and an alert is only acknowledged (the POST's 200)
