@@ -27,6 +27,7 @@ from promalert.notify import process
 from promalert.notify.process import DeliveryProcess
 from promalert.service import Service
 from promalert.store import NewNotification, NflogEntry, NflogKey, Store
+from promalert.store.outbox import ANNOUNCE_MAX
 from support.prometheus import free_port
 
 CHILD_MODULE = "promalert.notify.process"
@@ -177,24 +178,36 @@ async def test_rows_are_delivered_once_by_the_process(
     metrics = Metrics()
     early = [f"early-{i}" for i in range(10)]
     late = [f"late-{i}" for i in range(30)]
+    burst = [f"burst-{i}" for i in range(ANNOUNCE_MAX + 1)]
+    other = [f"other-{i}" for i in range(3)]
     queue(store, early)  # read by the process when it starts
     async with running(store, config, metrics) as delivery:
         (child,) = delivery_children()
         await until(lambda: len(receiver.bodies) == len(early))
-        queue(store, late)  # read when the service says so
+        queue(store, late)  # handed over while committed (the wake after adds nothing)
         delivery.wake()
         await until(lambda: len(receiver.bodies) == len(early) + len(late))
-        await until(lambda: sent_count(metrics) == len(early) + len(late))
+        queue(store, burst)  # too many to hand over: read when the service says so
+        delivery.wake()
+        # Rows another part of the service writes (incident pages) are read too.
+        now = SystemClock().now()
+        store.queue_notifications(
+            [NewNotification("team", "webhook", 0, g, {"groupKey": g}, now, now) for g in other]
+        )
+        delivery.wake()
+        total = len(early) + len(late) + len(burst) + len(other)
+        await until(lambda: len(receiver.bodies) == total)
+        await until(lambda: sent_count(metrics) == total)
     assert delivery_children() == []  # stopped when its task was cancelled
     assert not alive(child)  # and reaped
-    assert sorted(receiver.groups()) == sorted(early + late)  # each exactly once
+    assert sorted(receiver.groups()) == sorted(early + late + burst + other)  # each once
     rows = store.outbox_rows()
-    assert len(rows) == 40
+    assert len(rows) == total
     assert {(r.status, r.attempts) for r in rows} == {("sent", 1)}
     assert all(r.sent_at is not None for r in rows)
-    assert sent_count(metrics) == 40
+    assert sent_count(metrics) == total
     get = metrics.registry.get_sample_value
-    assert get("promalert_notification_latency_seconds_count", {"channel": "webhook"}) == 40
+    assert get("promalert_notification_latency_seconds_count", {"channel": "webhook"}) == total
     assert get("promalert_outbox_pending", {}) == 0
     assert journals(tmp_path) == []  # journals applied and removed
 

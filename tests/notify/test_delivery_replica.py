@@ -22,6 +22,7 @@ from promalert.notify.journal import SentJournal, replay_journals
 from promalert.notify.replica import Effect, RemoteMetrics, ReplicaOutbox, apply_metrics
 from promalert.notify.wire import Wire
 from promalert.store import NewNotification, NflogEntry, NflogKey, Store
+from promalert.store.outbox import ANNOUNCE_MAX
 from promalert.store.records import OutboxRow, StoredText, compact_json, encode_time
 
 T0 = FakeClock().now()
@@ -202,6 +203,8 @@ def test_flush_rows_are_announced_before_their_commit_as_the_file_has_them(
     assert taken.count_pending() == replica.count_pending() == 3
     assert heard.retracted == []
     store.write_flushes([], [])  # nothing queued: nothing announced
+    assert len(heard.rows) == 3
+    queue(store, "burst", ANNOUNCE_MAX + 1)  # a burst is read from the file
     assert len(heard.rows) == 3
     replica.close()
     taken.close()

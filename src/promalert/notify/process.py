@@ -81,6 +81,7 @@ class DeliveryProcess:
         self._wire: Wire | None = None
         self._started = asyncio.Event()
         self._confirmed_at = 0.0
+        self._announced = False
         store.announce = self
 
     def configure(self, config: Config) -> None:
@@ -98,9 +99,13 @@ class DeliveryProcess:
         if self._wire is not None:
             self._wire.send(("rows", rows))
             self._wire.flush()
+            # The wake that follows the commit has nothing to add: the delivery process
+            # would read the file for rows it has (and, lagging, rows still on their way).
+            self._announced = True
 
     def retract(self, ids: list[int]) -> None:
         """The announced rows of ``ids`` were not committed: do not send those not yet sent."""
+        self._announced = False
         if self._wire is not None:
             self._wire.send(("retract", ids))
             self._wire.flush()
@@ -111,6 +116,9 @@ class DeliveryProcess:
         At once, not at the end of the loop turn: the rows are committed, and every
         turn in between is time between an alert's arrival and its notification.
         """
+        if self._announced:
+            self._announced = False
+            return
         if self._wire is not None:
             self._wire.send(("poke",))
             self._wire.flush()

@@ -67,6 +67,8 @@ _CHANGED = "promalert_outbox_changed"
 _MARK_DELAY = 0.05
 # Page cache of the store's connection, in KB (an upper bound: pages are cached as read).
 _CACHE_KB = 65536
+# The most rows of one group flush handed over before their commit (see write_flushes).
+ANNOUNCE_MAX = 64
 
 
 def _triggers(conn: sqlite3.Connection, changed: Any) -> None:
@@ -265,7 +267,7 @@ class OutboxStore:
         """
         loaded = self._pending is not None
         nflog = [nflog_params(e) for e in entries] + [nflog_params(e) for e, _ in queued]
-        announce = self.announce if queued else None
+        announce = self.announce if 0 < len(queued) <= ANNOUNCE_MAX else None
         ids: list[int] = []
         # The deferred marks and alerts stay for the timer: this commit stands between
         # the alerts' arrival and their notifications, so it carries only what they need.
@@ -278,6 +280,8 @@ class OutboxStore:
                     # Before the writes, so that sending overlaps them. A row may then go
                     # out and its commit fail (the flush is retried: at least once, as
                     # ever); the POST that caused it is only answered after the commit.
+                    # Only small flushes: a big one is a burst, which the delivery
+                    # process, behind anyway, reads from the file in bulk.
                     announce.announce([pending_values(params) for params in rows])
                 conn.executemany(WRITE_NFLOG, nflog)
                 conn.executemany(INSERT_OUTBOX, rows)
