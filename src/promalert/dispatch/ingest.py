@@ -151,12 +151,12 @@ class AlertIngest:
             # a group needs the newest copy to decide about it at its next flush.
             routed.append(stored.alert)
         self._dispatcher.insert_many(routed)
-        # Written with the dispatcher's next transaction (the flush these alerts cause),
-        # not in a commit of their own before the answer.
-        self._persist(defer=True)
         # Groups due now (group_wait 0s, or a wait that just ended) flush here rather than
         # a loop turn later: one commit and no hop between a POST and its notification.
         await self._dispatcher.run_due()
+        # Saved with the store's deferred writes (within 50 ms), not in a commit of their
+        # own before the answer; after the flush, which is what the alerts wait for.
+        self._persist(defer=True)
         if self._gauge_due is None or now >= self._gauge_due:
             # Counting every alert on every put would make bursts quadratic; once a
             # second is as fresh as any scrape needs.

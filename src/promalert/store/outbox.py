@@ -266,7 +266,6 @@ class OutboxStore:
         transaction per dispatcher tick keeps thousands of group flushes cheap.
         """
         loaded = self._pending is not None
-        nflog = [nflog_params(e) for e in entries] + [nflog_params(e) for e, _ in queued]
         announce = self.announce if 0 < len(queued) <= ANNOUNCE_MAX else None
         ids: list[int] = []
         # The deferred marks and alerts stay for the timer: this commit stands between
@@ -283,6 +282,7 @@ class OutboxStore:
                     # Only small flushes: a big one is a burst, which the delivery
                     # process, behind anyway, reads from the file in bulk.
                     announce.announce([pending_values(params) for params in rows])
+                nflog = [nflog_params(e) for e in entries] + [nflog_params(e) for e, _ in queued]
                 conn.executemany(WRITE_NFLOG, nflog)
                 conn.executemany(INSERT_OUTBOX, rows)
         except BaseException:
