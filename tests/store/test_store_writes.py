@@ -77,6 +77,7 @@ def test_schema_4_database_is_upgraded_in_place(tmp_path: Path) -> None:
             )
         }
         assert "outbox_pending" in indexes and "outbox_by_status" not in indexes
+        assert "outbox_by_created" in indexes and "outbox_by_age" not in indexes
         assert [r.id for r in store.outbox_heads()] == [2, 3]
         store.mark_sent(2, 1, T0)
         assert [r.id for r in store.outbox_heads()] == [3]

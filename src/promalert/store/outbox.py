@@ -316,6 +316,8 @@ class OutboxStore:
 
     def mark_sent(self, row_id: int, attempts: int, at: datetime) -> None:
         """Record a successful delivery (written with the other marks of this loop turn)."""
+        # Checked now: a bad value in the batch would fail every later transaction.
+        row_id, attempts = int(row_id), int(attempts)
         self._remove(row_id)
         self._sent.append((attempts, encode_time(at), row_id))
         self._flush_later()
