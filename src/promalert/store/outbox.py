@@ -272,7 +272,7 @@ class OutboxStore:
         # the alerts' arrival and their notifications, so it carries only what they need.
         try:
             with self._own("writing to the outbox", deferred=False) as conn:
-                first = max(next_outbox_id(conn), self._id_floor) if queued else 0
+                first = self._next_id(conn) if queued else 0
                 ids = list(range(first, first + len(queued)))
                 rows = [outbox_params(i, n) for i, (_, n) in zip(ids, queued, strict=True)]
                 if announce is not None:
@@ -296,11 +296,15 @@ class OutboxStore:
                 index.add(new_row(params[0], notification, params[6]))
         return ids
 
+    def _next_id(self, conn: sqlite3.Connection) -> int:
+        """The id of the next outbox row: above every row and every announced id."""
+        return max(next_outbox_id(conn), self._id_floor)
+
     def _insert_outbox(
         self, conn: sqlite3.Connection, notifications: Sequence[NewNotification]
     ) -> list[int]:
         """Insert outbox rows inside another write of this class (see :meth:`_own`)."""
-        first = next_outbox_id(conn) if notifications else 0
+        first = self._next_id(conn) if notifications else 0
         ids = list(range(first, first + len(notifications)))
         conn.executemany(
             INSERT_OUTBOX,
