@@ -195,6 +195,17 @@ async def test_rows_are_delivered_once_by_the_process(
             [NewNotification("team", "webhook", 0, g, {"groupKey": g}, now, now) for g in other]
         )
         delivery.wake()
+        sent_so_far = len(early) + len(late) + len(burst) + len(other)
+        await until(lambda: len(receiver.bodies) == sent_so_far)
+        # A handed-over flush nobody wakes for, then, a loop turn later, another write
+        # and its wake: that wake is not mistaken for the flush's.
+        queue(store, ["quiet"])
+        await asyncio.sleep(0)
+        store.queue_notifications(
+            [NewNotification("team", "webhook", 0, "after", {"groupKey": "after"}, now, now)]
+        )
+        delivery.wake()
+        other += ["quiet", "after"]
         total = len(early) + len(late) + len(burst) + len(other)
         await until(lambda: len(receiver.bodies) == total)
         await until(lambda: sent_count(metrics) == total)

@@ -100,9 +100,15 @@ class DeliveryProcess:
         if self._wire is not None:
             self._wire.send(("rows", rows))
             self._wire.flush()
-            # The wake that follows the commit has nothing to add: the delivery process
-            # would read the file for rows it has (and, lagging, rows still on their way).
-            self._announced = True
+            # The wake that follows the commit (in the same loop turn) has nothing to add:
+            # the delivery process would read the file for rows it has (and, lagging, for
+            # rows still on their way). A wake in a later turn is for other rows.
+            if not self._announced:
+                self._announced = True
+                asyncio.get_running_loop().call_soon(self._forget_announced)
+
+    def _forget_announced(self) -> None:
+        self._announced = False
 
     def retract(self, ids: list[int]) -> None:
         """The announced rows of ``ids`` were not committed: do not send those not yet sent."""
