@@ -92,6 +92,11 @@ def test_time_encoding_round_trips_and_sorts() -> None:
     assert decode_time(encode_time(T0)) == T0
     assert encode_time(T0) < encode_time(later)
     assert encode_time(T0) == "2026-01-05T09:00:00.123456Z"
+    # Remembered times (two of them) give the same answers as decoding afresh.
+    times = [T0, later, T0, T0 + timedelta(hours=1), later, T0]
+    assert [decode_time(encode_time(t)) for t in times] == times
+    with pytest.raises(ValueError):
+        decode_time(encode_time(T0)[:-1])  # one that was remembered, cut short
 
 
 def test_rule_state_round_trip_and_pruning(store: Store) -> None:

@@ -129,6 +129,9 @@ class HttpSender:
         self._client_timeout = aiohttp.ClientTimeout(total=timeout)
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
         self._keepalive = keepalive
+        # The last headers encoded for the keep-alive client, and their bytes: a channel
+        # sends the same headers every time (checking equality is cheaper than encoding).
+        self._encoded: tuple[dict[str, str], bytes] = ({}, b"")
 
     def error(
         self,
@@ -207,10 +210,13 @@ class HttpSender:
         headers: Mapping[str, str],
     ) -> Response:
         """:meth:`post` through the keep-alive client, failing with the same NotifyErrors."""
-        try:
-            encoded = encode_headers(headers)
-        except ValueError as exc:
-            raise self.error(str(exc), retryable=False, reason="config") from None
+        last, encoded = self._encoded
+        if headers != last:
+            try:
+                encoded = encode_headers(headers)
+            except ValueError as exc:
+                raise self.error(str(exc), retryable=False, reason="config") from None
+            self._encoded = (dict(headers), encoded)
         try:
             async with asyncio.timeout(self._timeout):
                 reply = await client.post(target, encoded, body)

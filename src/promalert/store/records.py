@@ -42,20 +42,24 @@ def encode_time(moment: datetime) -> str:
     return text
 
 
-# The last time decoded: rows read together mostly share their times (one flush's "now").
-_last_decoded: tuple[str, datetime | None] = ("", None)
+# The last two times decoded, the latest first: rows read together share one flush's
+# "now" between per-alert times (an alert's start), so "now" must survive a miss too.
+_decoded: list[tuple[str, datetime | None]] = [("", None), ("", None)]
 
 
 def decode_time(text: str) -> datetime:
     """Inverse of :func:`encode_time`; raise ValueError for anything else."""
-    global _last_decoded
-    last_text, last = _last_decoded
-    if text == last_text and last is not None:
-        return last  # datetimes are immutable: sharing one is safe
+    decoded = _decoded
+    if text == decoded[0][0] and (moment := decoded[0][1]) is not None:
+        return moment  # datetimes are immutable: sharing one is safe
+    if text == decoded[1][0] and (moment := decoded[1][1]) is not None:
+        decoded.reverse()
+        return moment
     if len(text) != 27 or text[-1] != "Z":
         raise ValueError(f"time data {text!r} does not match format '{_TIME_FORMAT}'")
     moment = datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
-    _last_decoded = (text, moment)
+    decoded[1] = decoded[0]
+    decoded[0] = (text, moment)
     return moment
 
 
