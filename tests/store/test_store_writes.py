@@ -1,5 +1,6 @@
-"""How the store writes: schema 5 upgrades in place, "sent" marks ride along with the
-next transaction, new lanes are reported once, stored payload JSON is reused."""
+"""How the store writes: a schema 4 store upgrades in place (to 5 and 6), "sent"
+marks ride along with the next transaction, new lanes are reported once, stored payload
+JSON is reused."""
 
 from __future__ import annotations
 
