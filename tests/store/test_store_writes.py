@@ -19,7 +19,7 @@ from promalert.errors import StoreError
 from promalert.model import Alert, Labels
 from promalert.notify.base import Message
 from promalert.notify.webhook import WebhookNotifier
-from promalert.store import NewNotification, NflogEntry, NflogKey, Store
+from promalert.store import NewNotification, NflogEntry, NflogKey, Store, outbox_sql
 from promalert.store.migrations import MIGRATIONS
 from promalert.store.records import EncodedPayload, StoredAlert, compact_json
 
@@ -89,7 +89,11 @@ def test_schema_4_database_is_upgraded_in_place(tmp_path: Path) -> None:
         assert check.execute("SELECT version FROM schema_version").fetchone()[0] == len(MIGRATIONS)
 
 
-async def test_marks_are_written_with_the_next_transaction(store: Store) -> None:
+@pytest.mark.parametrize("update_from", [True, False], ids=["one-statement", "sqlite<3.33"])
+async def test_marks_are_written_with_the_next_transaction(
+    store: Store, update_from: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_sql, "UPDATE_FROM", update_from)
     first, second = queue(store, "a"), queue(store, "b")
     store.mark_sent(first, 1, T0)
     store.mark_sent(second, 2, T0 + timedelta(seconds=1))

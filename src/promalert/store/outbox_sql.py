@@ -24,7 +24,10 @@ INSERT_OUTBOX = (
     "payload, status, attempts, next_attempt_at, first_firing_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)"
 )
-# One statement for a whole batch of marks, each [id, attempts, sent_at].
+# One statement for a whole batch of marks, each [id, attempts, sent_at]
+# (UPDATE ... FROM needs SQLite 3.33; older ones mark row by row).
+UPDATE_FROM = sqlite3.sqlite_version_info >= (3, 33, 0)
+MARK_SENT_EACH = "UPDATE outbox SET status='sent', attempts=?, sent_at=?, last_error='' WHERE id=?"
 MARK_SENT = (
     "UPDATE outbox SET status='sent', attempts=json_extract(m.value, '$[1]'), "
     "sent_at=json_extract(m.value, '$[2]'), last_error='' "
@@ -86,10 +89,14 @@ def write_marks(conn: sqlite3.Connection, marks: Sequence[tuple[int, str, int]])
     about as much again as the row it updates, and inside a transaction each further
     one first copies the pages it changes to a statement journal.
     """
-    if marks:
-        # Encoded times are plain ASCII digits and punctuation: nothing to escape.
-        triples = ",".join(f'[{row_id},{attempts},"{at}"]' for attempts, at, row_id in marks)
-        conn.execute(MARK_SENT, ("[" + triples + "]",))
+    if not marks:
+        return
+    if not UPDATE_FROM:
+        conn.executemany(MARK_SENT_EACH, marks)
+        return
+    # Encoded times are plain ASCII digits and punctuation: nothing to escape.
+    triples = ",".join(f'[{row_id},{attempts},"{at}"]' for attempts, at, row_id in marks)
+    conn.execute(MARK_SENT, ("[" + triples + "]",))
 
 
 def pending_values(params: tuple[Any, ...]) -> tuple[Any, ...]:
